@@ -1,0 +1,65 @@
+#pragma once
+/// @file backends.hpp
+/// @brief Factories for the built-in backends.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <cachier/backend.hpp>
+
+namespace cachier {
+
+/// A thread-safe in-process backend. Entries live as long as the returned object.
+[[nodiscard]] std::shared_ptr<backend> memory_backend();
+
+/// Settings of the file backend.
+struct file_backend_options {
+    /// Where entries live; empty means the default directory ($XDG_CACHE_HOME/cachier or ~/.cachier).
+    std::filesystem::path directory;
+    /// fsync each entry and its directory before a store returns (durable across power loss).
+    bool fsync = false;
+};
+
+/// The default backend: one directory per function, one file per entry, written atomically,
+/// shared safely by every thread and process using the same directory.
+[[nodiscard]] std::shared_ptr<backend> file_backend(const file_backend_options& options = {});
+
+/// The file backend in `directory`.
+[[nodiscard]] std::shared_ptr<backend> file_backend(const std::filesystem::path& directory);
+
+/// The directory the file backend uses by default: $XDG_CACHE_HOME/cachier, else ~/.cachier.
+[[nodiscard]] std::filesystem::path default_cache_dir();
+
+/// A backend from a URL:
+///  - `memory://` a new in-process backend
+///  - `file:///absolute/path` (or `file://` for the default directory)
+///  - `sqlite:///path.db`, `postgresql://...`, `redis://...`, `mongodb://...`, `s3://...` where this
+///    build contains that backend; otherwise throws backend_not_built.
+/// Throws url_error naming the wrong part of a malformed URL.
+[[nodiscard]] std::shared_ptr<backend> backend_from_url(std::string_view url);
+
+/// The SQL backend (SQLite or PostgreSQL by URL); throws backend_not_built in builds without it.
+[[nodiscard]] std::shared_ptr<backend> sql_backend(std::string_view url);
+
+/// The Redis backend; throws backend_not_built in builds without it.
+[[nodiscard]] std::shared_ptr<backend> redis_backend(std::string_view url);
+
+/// The MongoDB backend; throws backend_not_built in builds without it.
+[[nodiscard]] std::shared_ptr<backend> mongo_backend(std::string_view url, std::string_view collection);
+
+/// Settings of the S3 backend.
+struct s3_backend_options {
+    std::string bucket;             ///< bucket name
+    std::string prefix = "cachier"; ///< key prefix inside the bucket
+    std::string endpoint;           ///< e.g. "https://s3.eu-west-1.amazonaws.com" or a local server
+    std::string region = "us-east-1";
+    std::string access_key_id;      ///< empty: from $AWS_ACCESS_KEY_ID
+    std::string secret_access_key;  ///< empty: from $AWS_SECRET_ACCESS_KEY
+};
+
+/// The S3 backend; throws backend_not_built in builds without it.
+[[nodiscard]] std::shared_ptr<backend> s3_backend(const s3_backend_options& options);
+
+}  // namespace cachier

@@ -1,0 +1,53 @@
+#pragma once
+// Private: the non-template engine that every cached call goes through. The typed layer
+// (cached_function.hpp) only turns arguments into key bytes and values into bytes.
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <cachier/metrics.hpp>
+#include <cachier/options.hpp>
+
+namespace cachier::detail {
+
+/// What one computation produced: the encoded value, or nothing when it could not be encoded.
+struct computed_value {
+    std::optional<std::string> bytes;  ///< empty: the value cannot be encoded (reported, not stored)
+    bool is_none = false;              ///< the function returned an empty std::optional
+    std::string encode_error;          ///< why `bytes` is empty
+};
+
+/// The typed side of one call, as the engine sees it.
+class call_site {
+public:
+    /// Calls the wrapped function, keeps its result for the caller and returns its encoding.
+    virtual computed_value compute() = 0;
+    /// Decodes stored bytes into the caller's result; false when they are not a valid value.
+    virtual bool adopt(std::string_view bytes) = 0;
+    /// A self-contained computation (owning copies of the arguments) for a background refresh.
+    virtual std::function<computed_value()> detach() = 0;
+
+protected:
+    call_site() = default;
+    call_site(const call_site&) = default;
+    call_site& operator=(const call_site&) = default;
+    ~call_site() = default;
+};
+
+/// The state one cached function shares between its copies: name, options, metrics.
+class function_state;
+
+std::shared_ptr<function_state> make_function_state(std::string name, options opts);
+void run_call(function_state& state, const call_options& call, std::string_view key_bytes, call_site& site);
+void precache(function_state& state, std::string_view key_bytes, std::string value_bytes);
+void clear_cache(function_state& state);
+void clear_being_calculated(function_state& state);
+std::optional<std::filesystem::path> cache_dpath(function_state& state);
+metrics_snapshot read_metrics(function_state& state);
+const std::string& function_name(const function_state& state) noexcept;
+
+}  // namespace cachier::detail

@@ -1,0 +1,80 @@
+#pragma once
+/// @file options.hpp
+/// @brief Options of a cached function, per-call options and the global parameters.
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include <cachier/backend.hpp>
+#include <cachier/units.hpp>
+
+namespace cachier {
+
+/// Options of one cached function. Every field is optional: an unset field takes the global
+/// parameter's value at the time of each call, so set_global_params affects functions wrapped before.
+/// The upstream (Python cachier) name of each field is given in brackets.
+struct options {
+    /// Storage [backend/mongetter/redis_client/...]. Unset: the global backend; if that is unset too,
+    /// $CACHIER_BACKEND's URL, else the file backend in `cache_dir`.
+    std::shared_ptr<cachier::backend> backend;
+    /// Values older than this are stale [stale_after]. Default: never stale.
+    std::optional<duration> stale_after;
+    /// On a stale hit, return the stale value at once and refresh in the background [next_time].
+    std::optional<bool> next_time;
+    /// How long to wait for another caller computing the same key before computing yourself;
+    /// 0 waits until that caller finishes or its claim expires [wait_for_calc_timeout]. Default 0.
+    std::optional<duration> wait_for_calc_timeout;
+    /// Cache empty results (std::nullopt) too [allow_none]. Default false.
+    std::optional<bool> allow_none;
+    /// Directory of the file backend used when no backend is set [cache_dir].
+    std::optional<std::filesystem::path> cache_dir;
+    /// Remove stale entries in the background every cleanup_interval [cleanup_stale]. Default false.
+    std::optional<bool> cleanup_stale;
+    /// How often stale entries are removed when cleanup_stale is on [cleanup_interval]. Default 24h.
+    std::optional<duration> cleanup_interval;
+    /// Values whose encoding is larger are returned but not stored [entry_size_limit]. Default none.
+    std::optional<byte_size> entry_size_limit;
+    /// Count hits, misses and latencies [enable_metrics]. Default false.
+    std::optional<bool> enable_metrics;
+    /// Fraction of calls whose latency is measured, 0..1 [metrics_sampling_rate]. Default 1.
+    std::optional<double> metrics_sampling_rate;
+    /// Log every call's decision through the log callback [cachier__verbose]. Default false.
+    std::optional<bool> verbose;
+    /// How long a claim outlives a computing process that died. Default 10s.
+    std::optional<duration> claim_lease;
+};
+
+/// Options of one call [the cachier__* keyword arguments of upstream].
+struct call_options {
+    /// Call the function and neither read nor write the cache [cachier__skip_cache].
+    bool skip_cache = false;
+    /// Call the function and store its result even when a fresh value exists [cachier__overwrite_cache].
+    bool overwrite_cache = false;
+    /// Log this call's decisions [cachier__verbose].
+    bool verbose = false;
+    /// Treat values older than this as stale for this call; the stricter of it and stale_after wins;
+    /// a negative value makes every value stale [max_age].
+    std::optional<duration> max_age;
+};
+
+/// Replaces the global parameters that are set in `params`; the others keep their values.
+/// Takes effect on the next call of every cached function.
+void set_global_params(const options& params);
+
+/// The global parameters, every field filled (with the defaults where never set).
+[[nodiscard]] options get_global_params();
+
+/// Restores every global parameter to its default.
+void reset_global_params();
+
+/// Turns caching on again for every function (the default).
+void enable_caching();
+
+/// Makes every cached function call straight through to the wrapped function.
+void disable_caching();
+
+/// Whether caching is enabled.
+[[nodiscard]] bool caching_enabled() noexcept;
+
+}  // namespace cachier

@@ -1,0 +1,148 @@
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include <cachier/backends.hpp>
+
+#include "settings.hpp"
+
+namespace cachier {
+namespace detail {
+namespace {
+
+options defaults() {
+    options o;
+    o.stale_after = duration::max();
+    o.next_time = false;
+    o.wait_for_calc_timeout = std::chrono::nanoseconds(0);
+    o.allow_none = false;
+    o.cleanup_stale = false;
+    o.cleanup_interval = std::chrono::hours(24);
+    o.entry_size_limit = byte_size::unlimited();
+    o.enable_metrics = false;
+    o.metrics_sampling_rate = 1.0;
+    o.verbose = false;
+    o.claim_lease = std::chrono::seconds(10);
+    return o;
+}
+
+struct global_state {
+    std::mutex mutex;
+    options params = defaults();
+    std::shared_ptr<cachier::backend> default_backend;  // made on first use
+    std::atomic<std::uint64_t> version{1};
+    std::atomic<bool> enabled{true};
+};
+
+// Leaked on purpose: background work may read it during static destruction.
+global_state& state() {
+    static auto* instance = new global_state;
+    return *instance;
+}
+
+template <class T>
+void take_if_set(std::optional<T>& target, const std::optional<T>& source) {
+    if (source) target = source;
+}
+
+void validate(const options& o) {
+    if (o.metrics_sampling_rate && !(*o.metrics_sampling_rate >= 0.0 && *o.metrics_sampling_rate <= 1.0))
+        throw config_error("metrics_sampling_rate must be between 0 and 1");
+    if (o.claim_lease && o.claim_lease->get() < std::chrono::milliseconds(1))
+        throw config_error("claim_lease must be at least 1ms");
+    if (o.cleanup_interval && o.cleanup_interval->get() <= std::chrono::nanoseconds(0))
+        throw config_error("cleanup_interval must be positive");
+    if (o.wait_for_calc_timeout && o.wait_for_calc_timeout->get() < std::chrono::nanoseconds(0))
+        throw config_error("wait_for_calc_timeout cannot be negative");
+}
+
+// Caller holds the global mutex.
+std::shared_ptr<cachier::backend> global_backend_locked(global_state& g) {
+    if (g.params.backend) return g.params.backend;
+    if (g.params.cache_dir) return shared_file_backend(*g.params.cache_dir);
+    if (!g.default_backend) {
+        const char* url = std::getenv("CACHIER_BACKEND");
+        g.default_backend = (url != nullptr && *url != '\0') ? backend_from_url(url)
+                                                             : shared_file_backend(default_cache_dir());
+    }
+    return g.default_backend;
+}
+
+}  // namespace
+
+std::uint64_t global_params_version() noexcept { return state().version.load(std::memory_order_acquire); }
+
+resolved_settings resolve_settings(const options& own) {
+    validate(own);
+    global_state& g = state();
+    const std::lock_guard lock(g.mutex);
+    const options& p = g.params;
+    resolved_settings r;
+    r.global_version = g.version.load(std::memory_order_relaxed);
+    if (own.backend) r.backend = own.backend;
+    else if (own.cache_dir) r.backend = shared_file_backend(*own.cache_dir);
+    else r.backend = global_backend_locked(g);
+    r.stale_after = own.stale_after.value_or(*p.stale_after);
+    r.next_time = own.next_time.value_or(*p.next_time);
+    r.wait_for_calc_timeout = own.wait_for_calc_timeout.value_or(*p.wait_for_calc_timeout);
+    r.allow_none = own.allow_none.value_or(*p.allow_none);
+    r.cleanup_stale = own.cleanup_stale.value_or(*p.cleanup_stale);
+    r.cleanup_interval = own.cleanup_interval.value_or(*p.cleanup_interval);
+    r.entry_size_limit = own.entry_size_limit.value_or(*p.entry_size_limit).bytes();
+    r.enable_metrics = own.enable_metrics.value_or(*p.enable_metrics);
+    r.metrics_sampling_rate = own.metrics_sampling_rate.value_or(*p.metrics_sampling_rate);
+    r.verbose = own.verbose.value_or(*p.verbose);
+    r.claim_lease = std::chrono::ceil<std::chrono::milliseconds>(own.claim_lease.value_or(*p.claim_lease).get());
+    return r;
+}
+
+}  // namespace detail
+
+void set_global_params(const options& params) {
+    detail::validate(params);
+    auto& g = detail::state();
+    {
+        const std::lock_guard lock(g.mutex);
+        auto& p = g.params;
+        if (params.backend) p.backend = params.backend;
+        detail::take_if_set(p.stale_after, params.stale_after);
+        detail::take_if_set(p.next_time, params.next_time);
+        detail::take_if_set(p.wait_for_calc_timeout, params.wait_for_calc_timeout);
+        detail::take_if_set(p.allow_none, params.allow_none);
+        detail::take_if_set(p.cache_dir, params.cache_dir);
+        detail::take_if_set(p.cleanup_stale, params.cleanup_stale);
+        detail::take_if_set(p.cleanup_interval, params.cleanup_interval);
+        detail::take_if_set(p.entry_size_limit, params.entry_size_limit);
+        detail::take_if_set(p.enable_metrics, params.enable_metrics);
+        detail::take_if_set(p.metrics_sampling_rate, params.metrics_sampling_rate);
+        detail::take_if_set(p.verbose, params.verbose);
+        detail::take_if_set(p.claim_lease, params.claim_lease);
+    }
+    g.version.fetch_add(1, std::memory_order_acq_rel);
+}
+
+options get_global_params() {
+    auto& g = detail::state();
+    const std::lock_guard lock(g.mutex);
+    options out = g.params;
+    out.backend = detail::global_backend_locked(g);
+    if (!out.cache_dir) out.cache_dir = default_cache_dir();
+    return out;
+}
+
+void reset_global_params() {
+    auto& g = detail::state();
+    {
+        const std::lock_guard lock(g.mutex);
+        g.params = detail::defaults();
+        g.default_backend.reset();
+    }
+    g.version.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void enable_caching() { detail::state().enabled.store(true, std::memory_order_release); }
+void disable_caching() { detail::state().enabled.store(false, std::memory_order_release); }
+bool caching_enabled() noexcept { return detail::state().enabled.load(std::memory_order_acquire); }
+
+}  // namespace cachier

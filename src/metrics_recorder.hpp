@@ -1,0 +1,48 @@
+#pragma once
+// Per-function counters and a latency histogram. Only touched when metrics are enabled.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include <cachier/metrics.hpp>
+
+namespace cachier::detail {
+
+enum class counter : std::size_t {
+    calls,
+    hits,
+    misses,
+    stale_hits,
+    recalculations,
+    background_refreshes,
+    waits,
+    wait_timeouts,
+    size_limit_rejections,
+    backend_errors,
+    count_
+};
+
+class metrics_recorder {
+public:
+    void add(counter c) noexcept { counters_[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed); }
+    void record_latency(std::chrono::nanoseconds latency) noexcept;
+    [[nodiscard]] metrics_snapshot snapshot() const noexcept;
+
+    /// True for a `rate` fraction of calls (thread-local generator; no shared state).
+    static bool sample(double rate) noexcept;
+
+private:
+    // Buckets grow by 2^(1/4): about 19% resolution from 1 ns to beyond an hour.
+    static constexpr std::size_t bucket_count = 4 * 44;
+    static std::size_t bucket_of(std::chrono::nanoseconds latency) noexcept;
+    static std::chrono::nanoseconds bucket_upper_bound(std::size_t bucket) noexcept;
+    [[nodiscard]] std::chrono::nanoseconds percentile(double p, std::uint64_t total) const noexcept;
+
+    std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(counter::count_)> counters_{};
+    std::array<std::atomic<std::uint64_t>, bucket_count> latency_buckets_{};
+    std::atomic<std::uint64_t> latency_samples_{0};
+};
+
+}  // namespace cachier::detail

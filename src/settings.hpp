@@ -1,0 +1,38 @@
+#pragma once
+// Global parameters and the resolution of a function's options against them.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include <cachier/options.hpp>
+
+namespace cachier::detail {
+
+/// A function's options with every unset field taken from the global parameters.
+struct resolved_settings {
+    std::uint64_t global_version = 0;
+    std::shared_ptr<cachier::backend> backend;
+    std::chrono::nanoseconds stale_after{};
+    bool next_time = false;
+    std::chrono::nanoseconds wait_for_calc_timeout{};
+    bool allow_none = false;
+    bool cleanup_stale = false;
+    std::chrono::nanoseconds cleanup_interval{};
+    std::uint64_t entry_size_limit = 0;
+    bool enable_metrics = false;
+    double metrics_sampling_rate = 1.0;
+    bool verbose = false;
+    std::chrono::milliseconds claim_lease{};
+};
+
+/// Advances on every set_global_params/reset_global_params.
+[[nodiscard]] std::uint64_t global_params_version() noexcept;
+
+/// Resolves `own` against the current global parameters (creating the default backend if needed).
+[[nodiscard]] resolved_settings resolve_settings(const options& own);
+
+/// The file backend for a directory, shared by every function using that directory in this process.
+[[nodiscard]] std::shared_ptr<cachier::backend> shared_file_backend(const std::filesystem::path& directory);
+
+}  // namespace cachier::detail
