@@ -377,8 +377,10 @@ std::shared_ptr<backend> shared_file_backend(const std::filesystem::path& direct
     // One object per directory in a process, so threads share its claims and wake-ups.
     static std::mutex mutex;
     static std::unordered_map<std::string, std::weak_ptr<backend>> instances;
-    std::filesystem::path dir = directory.is_relative() ? std::filesystem::absolute(directory) : directory;
-    const std::string key = dir.lexically_normal().string();
+    std::filesystem::path dir = (directory.is_relative() ? std::filesystem::absolute(directory) : directory)
+                                    .lexically_normal();
+    if (!dir.has_filename() && dir.has_relative_path()) dir = dir.parent_path();  // "/a/b/" -> "/a/b"
+    const std::string key = dir.string();
     const std::lock_guard lock(mutex);
     if (auto existing = instances[key].lock()) return existing;
     auto made = std::make_shared<file_store>(key, false);

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what cachier needs to build, test and benchmark on Debian 12 (as root, or through sudo).
+# Only missing packages are installed, so a second run costs a second.
+set -euo pipefail
+
+packages=(
+    g++ cmake ninja-build pkg-config
+    libcereal-dev libssl-dev libxxhash-dev
+    libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds and runs the whole test suite.
+#   scripts/test.sh                 the default (Release) preset, then the asan and tsan presets on
+#                                   the tests that use threads and processes (the conformance suites)
+#   scripts/test.sh default|debug|asan|tsan   one preset, every test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+
+run_preset() {
+    local preset=$1
+    shift
+    cmake --preset "$preset" >/dev/null
+    cmake --build --preset "$preset"
+    ctest --preset "$preset" "$@"
+}
+
+if [ $# -gt 0 ]; then
+    run_preset "$1"
+    exit 0
+fi
+
+# Sanitizers first (threads and processes), then the full Release suite, whose summary ends the log.
+run_preset asan -R 'Conformance|FileBackend'
+run_preset tsan -R 'Conformance|FileBackend'
+run_preset default

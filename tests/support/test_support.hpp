@@ -1,0 +1,77 @@
+#pragma once
+// Helpers shared by the tests: scratch directories, real child processes, captured log messages.
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+#include <cachier/cachier.hpp>
+
+namespace cachier::test {
+
+/// A fresh directory under the system temp dir, removed on destruction.
+class scratch_dir {
+public:
+    scratch_dir();
+    ~scratch_dir();
+    scratch_dir(const scratch_dir&) = delete;
+    scratch_dir& operator=(const scratch_dir&) = delete;
+    [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+/// A child process running the test worker (tests/support/worker.cpp) with the given arguments.
+class worker_process {
+public:
+    explicit worker_process(const std::vector<std::string>& args);
+    ~worker_process();
+    worker_process(const worker_process&) = delete;
+    worker_process& operator=(const worker_process&) = delete;
+
+    /// Waits for the exit; returns the exit status (or 128 + signal).
+    int wait();
+    /// Sends SIGKILL and reaps the process.
+    void kill_hard();
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+
+private:
+    pid_t pid_ = -1;
+    bool reaped_ = false;
+};
+
+/// The lines of a text file (empty when it does not exist).
+std::vector<std::string> read_lines(const std::filesystem::path& file);
+
+/// Polls until `condition` holds or `timeout` passes; returns whether it held.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+/// Nanoseconds since the Unix epoch: comparable between processes.
+std::int64_t wall_clock_ns();
+
+/// Collects log messages while alive, and restores the default callback afterwards.
+class log_capture {
+public:
+    log_capture();
+    ~log_capture();
+    log_capture(const log_capture&) = delete;
+    log_capture& operator=(const log_capture&) = delete;
+    [[nodiscard]] std::vector<std::string> messages(log_level at_least = log_level::warning) const;
+    [[nodiscard]] bool contains(const std::string& fragment, log_level at_least = log_level::debug) const;
+
+private:
+    struct shared {
+        std::mutex mutex;
+        std::vector<std::pair<log_level, std::string>> lines;
+    };
+    std::shared_ptr<shared> state_ = std::make_shared<shared>();
+};
+
+}  // namespace cachier::test

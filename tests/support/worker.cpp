@@ -1,0 +1,83 @@
+// A separate program the tests start as real processes:
+//   worker compute <backend-url> <name> <arg> <sleep-ms> <log-file>
+//       calls the cached function f(arg) once; f logs "computed <pid>" and "returning <ns>" lines,
+//       sleeps, and returns arg * 2; the worker prints the result.
+//   worker hang <backend-url> <name> <arg> <log-file>
+//       f logs "started" and sleeps for an hour (the test kills it).
+//   worker write <backend-url> <name> <first> <count> <shared-count>
+//       stores count values (keys first..first+count-1) and shared-count keys 1e9.. (all writers).
+// Exit status 0 on success, 2 on bad usage, 3 on a wrong value.
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <unistd.h>
+
+#include <cachier/cachier.hpp>
+
+namespace {
+
+void append_line(const std::string& file, const std::string& line) {
+    std::ofstream out(file, std::ios::app);
+    out << line << '\n';
+}
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) return 2;
+    const std::string mode = argv[1];
+    cachier::options opts;
+    if (argc > 2) opts.backend = cachier::backend_from_url(argv[2]);
+    if (mode == "compute" && argc == 7) {
+        const std::string log = argv[6];
+        const int sleep_ms = std::atoi(argv[5]);
+        auto f = cachier::cachier(
+            argv[3],
+            [&](std::int64_t x) {
+                append_line(log, "computed " + std::to_string(::getpid()));
+                std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+                append_line(log, "returning " + std::to_string(now_ns()));
+                return x * 2;
+            },
+            opts);
+        const std::int64_t arg = std::atoll(argv[4]);
+        const std::int64_t result = f(arg);
+        std::printf("%lld\n", static_cast<long long>(result));
+        return result == arg * 2 ? 0 : 3;
+    }
+    if (mode == "hang" && argc == 6) {
+        const std::string log = argv[5];
+        auto f = cachier::cachier(
+            argv[3],
+            [&](std::int64_t x) {
+                append_line(log, "started " + std::to_string(::getpid()));
+                std::this_thread::sleep_for(std::chrono::hours(1));
+                return x;
+            },
+            opts);
+        f(std::atoll(argv[4]));
+        return 0;
+    }
+    if (mode == "write" && argc == 7) {
+        auto f = cachier::cachier(argv[3], [](std::int64_t x) { return std::to_string(x); }, opts);
+        const std::int64_t first = std::atoll(argv[4]);
+        const std::int64_t count = std::atoll(argv[5]);
+        const std::int64_t shared = std::atoll(argv[6]);
+        for (std::int64_t i = 0; i < count; ++i) {
+            f.precache_value(std::to_string(first + i), first + i);
+            if (i < shared) f.precache_value(std::to_string(1000000000 + i), 1000000000 + i);
+        }
+        return 0;
+    }
+    return 2;
+}
