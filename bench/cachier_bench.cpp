@@ -1,0 +1,195 @@
+// Benchmarks. Each goal is checked against a baseline measured in the same run, and the summary at
+// the end prints every ratio. Run: build/default/bench/cachier_bench (Release build).
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include <unistd.h>
+
+#include <benchmark/benchmark.h>
+
+#include <cachier/cachier.hpp>
+
+namespace {
+
+constexpr std::int64_t key_count = 1024;
+
+// The function being cached: cheap, so that the benchmarks measure the caches.
+std::int64_t work(std::int64_t x) { return x * 2654435761LL % 1000003; }
+
+// ---- Memory hit against a hand-written memo of the same function ----
+
+class hand_written_memo {
+public:
+    std::int64_t operator()(std::int64_t x) {
+        const std::lock_guard lock(mutex_);
+        auto it = values_.find(x);
+        if (it != values_.end()) return it->second;
+        return values_.emplace(x, work(x)).first->second;
+    }
+
+private:
+    std::mutex mutex_;
+    std::unordered_map<std::int64_t, std::int64_t> values_;
+};
+
+void BM_MemoBaselineHit(benchmark::State& state) {
+    hand_written_memo memo;
+    for (std::int64_t k = 0; k < key_count; ++k) memo(k);
+    std::int64_t k = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(memo(k));
+        k = (k + 1) % key_count;
+    }
+}
+BENCHMARK(BM_MemoBaselineHit);
+
+auto memory_cached() {
+    cachier::options o;
+    o.backend = cachier::memory_backend();
+    auto f = cachier::cachier("bench.memory", work, o);
+    for (std::int64_t k = 0; k < key_count * 2; ++k) f(k);
+    return f;
+}
+
+void BM_MemoryHit(benchmark::State& state) {
+    auto f = memory_cached();
+    std::int64_t k = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(f(k));
+        k = (k + 1) % key_count;
+    }
+}
+BENCHMARK(BM_MemoryHit);
+
+// Hits per second with 1 and 2 threads, each thread on its own keys.
+void BM_MemoryHitThreads(benchmark::State& state) {
+    static std::optional<decltype(memory_cached())> shared;
+    if (state.thread_index() == 0) shared.emplace(memory_cached());
+    std::int64_t k = 0;
+    const std::int64_t offset = state.thread_index() * key_count;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize((*shared)(offset + k));
+        k = (k + 1) % key_count;
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_MemoryHitThreads)->Threads(1)->Threads(2)->UseRealTime();
+
+// ---- File backend ----
+
+std::filesystem::path bench_dir(const std::string& name) {
+    auto dir = std::filesystem::temp_directory_path() / ("cachier-bench-" + std::to_string(::getpid())) / name;
+    std::filesystem::create_directories(dir);
+    return dir;
+}
+
+struct cleanup_bench_dirs {
+    ~cleanup_bench_dirs() {
+        std::error_code ignored;
+        std::filesystem::remove_all(std::filesystem::temp_directory_path() / ("cachier-bench-" + std::to_string(::getpid())),
+                                    ignored);
+    }
+} cleanup_at_exit;
+
+// A hit with N entries stored for the function: cost must not grow with N.
+void BM_FileHit(benchmark::State& state) {
+    const auto entries = state.range(0);
+    cachier::options o;
+    o.backend = cachier::file_backend(bench_dir("hit" + std::to_string(entries)));
+    auto f = cachier::cachier("bench.file_hit", work, o);
+    for (std::int64_t k = 0; k < entries; ++k) f.precache_value(work(k), k);
+    std::int64_t k = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(f(k));
+        k = (k + 7919) % entries;  // spread over the whole directory
+    }
+}
+BENCHMARK(BM_FileHit)->Arg(100)->Arg(10000)->Arg(20000)->Arg(100000)->Unit(benchmark::kMicrosecond);
+
+// A miss: claim, compute, store (temp file + rename), release.
+void BM_FileMissAndStore(benchmark::State& state) {
+    cachier::options o;
+    o.backend = cachier::file_backend(bench_dir("miss"));
+    auto f = cachier::cachier("bench.file_miss", work, o);
+    std::int64_t k = 0;
+    for (auto _ : state) benchmark::DoNotOptimize(f(k++));
+}
+BENCHMARK(BM_FileMissAndStore)->Unit(benchmark::kMicrosecond);
+
+// ---- Summary: the goals and their ratios ----
+
+class summary_reporter : public benchmark::ConsoleReporter {
+public:
+    void ReportRuns(const std::vector<Run>& runs) override {
+        ConsoleReporter::ReportRuns(runs);
+        for (const auto& run : runs) {
+            if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
+            const std::string name = run.benchmark_name();
+            ns_per_op_[name] = run.GetAdjustedRealTime() * to_ns(run.time_unit);
+            if (auto it = run.counters.find("items_per_second"); it != run.counters.end())
+                per_second_[name] = it->second.value;
+        }
+    }
+
+    // Returns false when a goal is missed.
+    bool print_summary() const {
+        std::printf("\n%-58s %12s %12s %8s %s\n", "goal", "measured", "baseline", "ratio", "");
+        bool ok = true;
+        auto row = [&](const std::string& goal, double measured, double baseline, double limit, bool at_most,
+                       const char* unit) {
+            if (measured <= 0 || baseline <= 0) {
+                std::printf("%-58s %s\n", goal.c_str(), "(not run)");
+                return;
+            }
+            const double ratio = measured / baseline;
+            const bool pass = at_most ? ratio <= limit : ratio >= limit;
+            ok = ok && pass;
+            std::printf("%-58s %10.3f%s %10.3f%s %7.2fx %s\n", goal.c_str(), measured, unit, baseline, unit, ratio,
+                        pass ? "ok" : "MISSED");
+        };
+        auto ns = [this](const std::string& n) { return ns_per_op_.count(n) ? ns_per_op_.at(n) : 0.0; };
+        auto ps = [this](const std::string& n) { return per_second_.count(n) ? per_second_.at(n) : 0.0; };
+        row("memory hit / hand-written memo hit (<= 5x)", ns("BM_MemoryHit"), ns("BM_MemoBaselineHit"), 5.0, true,
+            "ns");
+        row("memory hits/s, 2 threads / 1 thread (>= 1.5x)", ps("BM_MemoryHitThreads/real_time/threads:2") / 1e6,
+            ps("BM_MemoryHitThreads/real_time/threads:1") / 1e6, 1.5, false, "M/s");
+        row("file hit, 100 entries / 20 us goal (<= 1x)", ns("BM_FileHit/100") / 1e3, 20.0, 1.0, true, "us");
+        row("file hit, 20,000 / 100 entries (<= 1.5x)", ns("BM_FileHit/20000") / 1e3, ns("BM_FileHit/100") / 1e3, 1.5,
+            true, "us");
+        row("file hit, 100,000 / 100 entries (<= 1.5x)", ns("BM_FileHit/100000") / 1e3, ns("BM_FileHit/100") / 1e3,
+            1.5, true, "us");
+        row("file miss + store / 300 us goal (<= 1x)", ns("BM_FileMissAndStore") / 1e3, 300.0, 1.0, true, "us");
+        return ok;
+    }
+
+private:
+    static double to_ns(benchmark::TimeUnit unit) {
+        switch (unit) {
+            case benchmark::kNanosecond: return 1;
+            case benchmark::kMicrosecond: return 1e3;
+            case benchmark::kMillisecond: return 1e6;
+            case benchmark::kSecond: return 1e9;
+        }
+        return 1;
+    }
+    std::map<std::string, double> ns_per_op_;
+    std::map<std::string, double> per_second_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    cachier::set_log_callback(nullptr);
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    summary_reporter reporter;
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    benchmark::Shutdown();
+    return reporter.print_summary() ? 0 : 1;
+}
