@@ -16,22 +16,20 @@ void change_notifier::notify(const key_ref& ref) noexcept {
     stripe& s = stripe_for(ref);
     {
         const std::lock_guard lock(s.mutex);
-        ++s.generation;
+        s.generation.fetch_add(1, std::memory_order_acq_rel);
     }
     s.changed.notify_all();
 }
 
 std::uint64_t change_notifier::generation(const key_ref& ref) const noexcept {
-    stripe& s = stripe_for(ref);
-    const std::lock_guard lock(s.mutex);
-    return s.generation;
+    return stripe_for(ref).generation.load(std::memory_order_acquire);
 }
 
 void change_notifier::wait(const key_ref& ref, std::uint64_t seen,
                            std::chrono::steady_clock::time_point deadline) const {
     stripe& s = stripe_for(ref);
     std::unique_lock lock(s.mutex);
-    s.changed.wait_until(lock, deadline, [&] { return s.generation != seen; });
+    s.changed.wait_until(lock, deadline, [&] { return s.generation.load(std::memory_order_acquire) != seen; });
 }
 
 }  // namespace detail

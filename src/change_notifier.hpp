@@ -3,6 +3,7 @@
 // memory bounded whatever the number of keys; waiters on a shared stripe wake spuriously and look again.
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -22,7 +23,7 @@ private:
     struct alignas(64) stripe {
         mutable std::mutex mutex;
         mutable std::condition_variable changed;
-        std::uint64_t generation = 0;
+        std::atomic<std::uint64_t> generation{0};  // written under the mutex, read without it
     };
     stripe& stripe_for(const key_ref& ref) const noexcept;
 

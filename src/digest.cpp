@@ -64,7 +64,7 @@ std::string key_prefix(std::string_view function) {
     return prefix;
 }
 
-hex_key entry_key(std::string_view prefix, std::string_view key_bytes) { return digest_parts(prefix, key_bytes); }
+hex_key digest_key(std::string_view prefix, std::string_view key_bytes) { return digest_parts(prefix, key_bytes); }
 
 hex_key sha256_hex(std::string_view data) { return digest_parts({}, data); }
 

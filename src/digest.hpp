@@ -18,7 +18,7 @@ struct hex_key {
 [[nodiscard]] std::string key_prefix(std::string_view function);
 
 /// SHA-256 over a function's key prefix followed by the encoded arguments.
-[[nodiscard]] hex_key entry_key(std::string_view prefix, std::string_view key_bytes);
+[[nodiscard]] hex_key digest_key(std::string_view prefix, std::string_view key_bytes);
 
 /// SHA-256 of `data` as hex.
 [[nodiscard]] hex_key sha256_hex(std::string_view data);

@@ -63,7 +63,8 @@ struct call_context {
 
     void say(std::string_view what) const {
         if (!verbose) return;
-        log(log_level::debug, fn.name + " [" + std::string(ref.key.substr(0, 12)) + "]: " + std::string(what));
+        const std::string shown = ref.key.size() == 64 ? std::string(ref.key) : std::string(sha256_hex(ref.key).view());
+        log(log_level::debug, fn.name + " [" + shown.substr(0, 12) + "]: " + std::string(what));
     }
 
     void backend_failed(std::string_view operation, const std::exception& e) const {
@@ -286,6 +287,22 @@ void serve(const call_context& c, call_site& site, std::chrono::nanoseconds max_
     }
 }
 
+/// The key of one entry in the form its backend wants: a digest, or the encoded arguments.
+class entry_key {
+public:
+    entry_key(const function_state& fn, const backend& store, std::string_view key_bytes)
+        : function_(fn.name), raw_(key_bytes), digested_(store.digest_keys()) {
+        if (digested_) digest_ = digest_key(fn.key_prefix, key_bytes);
+    }
+    [[nodiscard]] key_ref ref() const noexcept { return {function_, digested_ ? digest_.view() : raw_}; }
+
+private:
+    std::string_view function_;
+    std::string_view raw_;
+    bool digested_;
+    hex_key digest_;
+};
+
 struct latency_timer {
     function_state* fn = nullptr;
     steady::time_point started;
@@ -314,8 +331,8 @@ void run_call(function_state& fn, const call_options& call, std::string_view key
             timer.started = steady::now();
         }
     }
-    const hex_key key = entry_key(fn.key_prefix, key_bytes);
-    const call_context c{fn, settings, key_ref{fn.name, key.view()}, call.verbose || settings.verbose};
+    const entry_key key(fn, *settings.backend, key_bytes);
+    const call_context c{fn, settings, key.ref(), call.verbose || settings.verbose};
     maybe_clean_up(c);
     if (call.overwrite_cache) {
         overwrite(c, site);
@@ -328,8 +345,8 @@ void run_call(function_state& fn, const call_options& call, std::string_view key
 
 void precache(function_state& fn, std::string_view key_bytes, std::string value_bytes) {
     const resolved_settings& settings = fn.settings();
-    const hex_key key = entry_key(fn.key_prefix, key_bytes);
-    const key_ref ref{fn.name, key.view()};
+    const entry_key key(fn, *settings.backend, key_bytes);
+    const key_ref ref = key.ref();
     settings.backend->store(ref, value_bytes, nullptr);
     settings.backend->notify_change(ref);
 }

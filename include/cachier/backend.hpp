@@ -18,10 +18,12 @@ namespace detail {
 class change_notifier;
 }
 
-/// Names one entry: the cached function's name and the entry's key (a hex SHA-256 digest).
+/// Names one entry: the cached function's name and the entry's key.
 struct key_ref {
     std::string_view function;  ///< the name given to cachier::cachier
-    std::string_view key;       ///< 64 lowercase hex characters
+    /// 64 lowercase hex characters (SHA-256 of the name and the encoded arguments), or, for a
+    /// backend whose digest_keys() is false, the encoded arguments themselves (any bytes).
+    std::string_view key;
 };
 
 /// A stored value as a backend returns it.
@@ -66,6 +68,10 @@ public:
 
     /// Releases a claim held by `token`; does nothing when the token no longer holds it.
     virtual void release_claim(const key_ref& ref, const claim_token& token) = 0;
+
+    /// True when keys must be portable digests because the storage outlives or leaves the process.
+    /// An in-process backend returns false and receives the encoded arguments, saving the digest.
+    [[nodiscard]] virtual bool digest_keys() const noexcept { return true; }
 
     /// True when claims end by lease expiry and so must be renewed while a computation runs.
     [[nodiscard]] virtual bool claims_expire() const noexcept { return false; }
