@@ -214,6 +214,8 @@ BENCHMARK(BM_FileMissAndStore)->Unit(benchmark::kMicrosecond);
 
 class summary_reporter : public benchmark::ConsoleReporter {
 public:
+    explicit summary_reporter(OutputOptions options) : ConsoleReporter(options) {}
+
     void ReportRuns(const std::vector<Run>& runs) override {
         ConsoleReporter::ReportRuns(runs);
         for (const auto& run : runs) {
@@ -229,6 +231,7 @@ public:
     bool print_summary() const {
         std::printf("\n%-58s %12s %12s %8s %s\n", "goal", "measured", "baseline", "ratio", "");
         bool ok = true;
+        // limit == 0: a figure for information, with no goal.
         auto row = [&](const std::string& goal, double measured, double baseline, double limit, bool at_most,
                        const char* unit) {
             if (measured <= 0 || baseline <= 0) {
@@ -236,17 +239,17 @@ public:
                 return;
             }
             const double ratio = measured / baseline;
-            const bool pass = at_most ? ratio <= limit : ratio >= limit;
+            const bool pass = limit == 0 || (at_most ? ratio <= limit : ratio >= limit);
             ok = ok && pass;
             std::printf("%-58s %10.3f%s %10.3f%s %7.2fx %s\n", goal.c_str(), measured, unit, baseline, unit, ratio,
-                        pass ? "ok" : "MISSED");
+                        limit == 0 ? "info" : pass ? "ok" : "MISSED");
         };
         auto ns = [this](const std::string& n) { return ns_per_op_.count(n) ? ns_per_op_.at(n) : 0.0; };
         auto ps = [this](const std::string& n) { return per_second_.count(n) ? per_second_.at(n) : 0.0; };
         row("memory hit / hand-written memo hit (<= 5x)", ns("BM_MemoryHit"), ns("BM_MemoBaselineHit"), 5.0, true,
             "ns");
-        row("  for information: int64 -> int64 hit / int memo hit", ns("BM_IntMemoryHit"), ns("BM_IntMemoBaselineHit"),
-            1e9, true, "ns");
+        row("int64 -> int64 memory hit / int memo hit (no goal)", ns("BM_IntMemoryHit"), ns("BM_IntMemoBaselineHit"), 0,
+            true, "ns");
         row("memory hits/s, 2 threads / 1 thread (>= 1.5x)", ps("BM_MemoryHitThreads/real_time/threads:2") / 1e6,
             ps("BM_MemoryHitThreads/real_time/threads:1") / 1e6, 1.5, false, "M/s");
         row("file hit, 100 entries / 20 us goal (<= 1x)", ns("BM_FileHit/100") / 1e3, 20.0, 1.0, true, "us");
@@ -254,6 +257,8 @@ public:
             true, "us");
         row("file hit, 100,000 / 100 entries (<= 1.5x)", ns("BM_FileHit/100000") / 1e3, ns("BM_FileHit/100") / 1e3,
             1.5, true, "us");
+        row("file hit on every key, 100,000 / 100 entries (no goal)", ns("BM_FileHitEveryKey/100000") / 1e3,
+            ns("BM_FileHitEveryKey/100") / 1e3, 0, true, "us");
         row("file miss + store / 300 us goal (<= 1x)", ns("BM_FileMissAndStore") / 1e3, 300.0, 1.0, true, "us");
         return ok;
     }
@@ -278,7 +283,9 @@ int main(int argc, char** argv) {
     cachier::set_log_callback(nullptr);
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    summary_reporter reporter;
+    // Colours only on a terminal, so that logs and the README copy stay plain text.
+    summary_reporter reporter(::isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_Defaults
+                                                      : benchmark::ConsoleReporter::OO_Tabular);
     benchmark::RunSpecifiedBenchmarks(&reporter);
     benchmark::Shutdown();
     return reporter.print_summary() ? 0 : 1;

@@ -14,7 +14,7 @@ set(consumer_args -DCACHIER_CONSUMER_MODE=${MODE} -DCMAKE_BUILD_TYPE=Release)
 if(MODE STREQUAL "find_package")
     run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/cachier-build -G ${GENERATOR}
         -DCMAKE_BUILD_TYPE=Release -DCACHIER_BUILD_TESTS=OFF -DCACHIER_BUILD_EXAMPLES=OFF
-        -DCACHIER_BUILD_BENCH=OFF -DCACHIER_BUILD_TOOLS=OFF -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
+        -DCACHIER_BUILD_BENCH=OFF -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
     run(${CMAKE_COMMAND} --build ${WORK_DIR}/cachier-build)
     run(${CMAKE_COMMAND} --install ${WORK_DIR}/cachier-build)
     list(APPEND consumer_args -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
