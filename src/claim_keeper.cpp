@@ -6,18 +6,11 @@
 
 namespace cachier::detail {
 
+// Never destroyed: background refreshes may hold claims while static objects are being destroyed
+// at exit. Its thread sleeps in a condition variable and ends with the process.
 claim_keeper& claim_keeper::instance() {
-    static claim_keeper keeper;
-    return keeper;
-}
-
-claim_keeper::~claim_keeper() {
-    {
-        const std::lock_guard lock(mutex_);
-        stopping_ = true;
-    }
-    changed_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    static auto* keeper = new claim_keeper;
+    return *keeper;
 }
 
 std::uint64_t claim_keeper::keep(std::shared_ptr<backend> owner, std::string function, std::string key,
@@ -26,7 +19,10 @@ std::uint64_t claim_keeper::keep(std::shared_ptr<backend> owner, std::string fun
     const std::uint64_t id = next_id_++;
     claims_.emplace(id, held_claim{std::move(owner), std::move(function), std::move(key), std::move(token), lease,
                                    std::chrono::steady_clock::now() + lease / 3});
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    if (!started_) {
+        std::thread([this] { run(); }).detach();
+        started_ = true;
+    }
     changed_.notify_all();
     return id;
 }
@@ -38,7 +34,7 @@ void claim_keeper::forget(std::uint64_t id) {
 
 void claim_keeper::run() {
     std::unique_lock lock(mutex_);
-    while (!stopping_) {
+    for (;;) {
         auto now = std::chrono::steady_clock::now();
         auto wake = now + std::chrono::seconds(60);
         std::vector<held_claim> due;

@@ -18,7 +18,6 @@ namespace cachier::detail {
 class claim_keeper {
 public:
     static claim_keeper& instance();
-    ~claim_keeper();
 
     /// Starts renewing; returns an id for forget().
     std::uint64_t keep(std::shared_ptr<backend> owner, std::string function, std::string key, claim_token token,
@@ -40,8 +39,7 @@ private:
     std::condition_variable changed_;
     std::map<std::uint64_t, held_claim> claims_;
     std::uint64_t next_id_ = 1;
-    bool stopping_ = false;
-    std::thread thread_;
+    bool started_ = false;
 };
 
 /// Keeps a claim renewed for the lifetime of the guard (only for backends whose claims expire).
