@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-cmake --preset default -DCACHIER_BUILD_TESTS=OFF -DCACHIER_BUILD_BENCH=OFF >/dev/null
+cmake --preset default >/dev/null
 cmake --build --preset default --target quickstart
 echo "--- first run"
 ./build/default/examples/quickstart

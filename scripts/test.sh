@@ -10,7 +10,8 @@ bash scripts/install-deps.sh
 run_preset() {
     local preset=$1
     shift
-    cmake --preset "$preset" >/dev/null
+    # Options are given explicitly so that an earlier configure of the same preset cannot turn tests off.
+    cmake --preset "$preset" -DCACHIER_BUILD_TESTS=ON -DCACHIER_BUILD_EXAMPLES=ON >/dev/null
     cmake --build --preset "$preset"
     ctest --preset "$preset" "$@"
 }
