@@ -1,9 +1,11 @@
 // What only the file backend must do: its directory layout, permissions, atomic files, and
 // recovery from corrupt entries and unusable directories.
 
+#include <cstring>
 #include <fstream>
 #include <thread>
 
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
@@ -157,4 +159,41 @@ TEST(FileBackend, NoTemporaryFilesAreLeftBehind) {
 TEST(FileBackend, SameDirectorySharesOneBackendObject) {
     scratch_dir scratch;
     EXPECT_EQ(cachier::file_backend(scratch.path()), cachier::file_backend(scratch.path() / "."));
+}
+
+TEST(FileBackend, FullDiskStillReturnsResultsAndLeavesNoTemporaryFiles) {
+    scratch_dir scratch;
+    const auto disk = scratch.path() / "small-disk";
+    std::filesystem::create_directories(disk);
+    if (::mount("tmpfs", disk.c_str(), "tmpfs", 0, "size=64k") != 0)
+        GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << std::strerror(errno);
+    struct unmount_at_end {
+        std::filesystem::path dir;
+        ~unmount_at_end() { ::umount2(dir.c_str(), MNT_DETACH); }
+    } unmount{disk};
+
+    cachier::test::log_capture logs;
+    auto o = in(disk / "cache");
+    o.enable_metrics = true;
+    std::atomic<int> calls{0};
+    auto f = cachier::cachier(
+        "file.full_disk",
+        [&](int x) {
+            ++calls;
+            return std::string(256 * 1024, static_cast<char>('a' + x));  // larger than the whole disk
+        },
+        o);
+    EXPECT_EQ(f(1), std::string(256 * 1024, 'b'));
+    EXPECT_EQ(f(1), std::string(256 * 1024, 'b'));
+    EXPECT_EQ(calls, 2);
+    EXPECT_GE(f.metrics().backend_errors, 2U);
+    EXPECT_TRUE(logs.contains("No space left on device", cachier::log_level::warning));
+    for (const auto& e : std::filesystem::directory_iterator(*f.cache_dpath()))
+        EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << "left behind: " << e.path();
+
+    auto small = cachier::cachier("file.full_disk_small", [](int x) { return x; }, in(disk / "cache"));
+    EXPECT_EQ(small(7), 7);
+    EXPECT_EQ(small(7), 7);
+    EXPECT_EQ(small.metrics().calls, 0U);
+    EXPECT_EQ(entries_of(*small.cache_dpath()).size(), 1U) << "small values still fit and are stored";
 }
