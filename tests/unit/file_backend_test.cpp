@@ -197,3 +197,14 @@ TEST(FileBackend, FullDiskStillReturnsResultsAndLeavesNoTemporaryFiles) {
     EXPECT_EQ(small.metrics().calls, 0U);
     EXPECT_EQ(entries_of(*small.cache_dpath()).size(), 1U) << "small values still fit and are stored";
 }
+
+TEST(FileBackend, EntryKeysAreTheSameOnEveryMachineAndBuild) {
+    // SHA-256 of: the name's length (u64 little-endian), the name, then the encoded arguments
+    // (int32 1 little-endian; string "ab" as a u64 length and its bytes). Computed independently.
+    scratch_dir scratch;
+    auto f = cachier::cachier("golden.key", [](std::int32_t, const std::string&) { return 0; }, in(scratch.path()));
+    f(1, "ab");
+    const auto entries = entries_of(*f.cache_dpath());
+    ASSERT_EQ(entries.size(), 1U);
+    EXPECT_EQ(entries[0].filename(), "f1c58a653af8c4d525f47c07514a0838a078056f8c179e85ba6c231ebdcde5f5");
+}
