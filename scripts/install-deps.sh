@@ -7,6 +7,7 @@ packages=(
     g++ cmake ninja-build pkg-config
     libcereal-dev libssl-dev libxxhash-dev
     libgtest-dev libgmock-dev libbenchmark-dev
+    libhiredis-dev redis-server
 )
 
 missing=()

@@ -5,25 +5,10 @@
 #include <cachier/backends.hpp>
 #include <cachier/errors.hpp>
 
+#include "url.hpp"
+
 namespace cachier {
 namespace {
-
-/// The URL with any password replaced, for error messages.
-std::string redact(std::string_view url) {
-    const auto scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos) return std::string(url);
-    const auto authority_start = scheme_end + 3;
-    const auto authority_end = url.find_first_of("/?#", authority_start);
-    const auto authority = url.substr(authority_start, authority_end - authority_start);
-    const auto at = authority.rfind('@');
-    if (at == std::string_view::npos) return std::string(url);
-    const auto colon = authority.substr(0, at).find(':');
-    if (colon == std::string_view::npos) return std::string(url);
-    std::string out(url.substr(0, authority_start + colon + 1));
-    out += "***";
-    out += url.substr(authority_start + at);
-    return out;
-}
 
 [[noreturn]] void not_built(std::string_view name, std::string_view option, std::string_view packages) {
     throw backend_not_built("the " + std::string(name) + " backend is not part of this build of cachier; install " +
@@ -35,23 +20,23 @@ std::string redact(std::string_view url) {
 std::shared_ptr<backend> backend_from_url(std::string_view url) {
     const auto scheme_end = url.find("://");
     if (scheme_end == std::string_view::npos || scheme_end == 0)
-        throw url_error("scheme", "expected scheme://..., got \"" + redact(url) + "\"");
+        throw url_error("scheme", "expected scheme://..., got \"" + detail::redact_url(url) + "\"");
     const std::string_view scheme = url.substr(0, scheme_end);
     const std::string_view rest = url.substr(scheme_end + 3);
     if (scheme == "memory") {
-        if (!rest.empty() && rest != "/") throw url_error("path", "memory:// takes no path, got \"" + redact(url) + "\"");
+        if (!rest.empty() && rest != "/") throw url_error("path", "memory:// takes no path, got \"" + detail::redact_url(url) + "\"");
         return memory_backend();
     }
     if (scheme == "file") {
         if (rest.empty()) return file_backend();
         if (rest.front() != '/')
-            throw url_error("path", "file URLs take an absolute path (file:///abs/dir), got \"" + redact(url) + "\"");
+            throw url_error("path", "file URLs take an absolute path (file:///abs/dir), got \"" + detail::redact_url(url) + "\"");
         if (rest.find_first_of("?#") != std::string_view::npos)
-            throw url_error("path", "file URLs take no query or fragment, got \"" + redact(url) + "\"");
+            throw url_error("path", "file URLs take no query or fragment, got \"" + detail::redact_url(url) + "\"");
         return file_backend(std::filesystem::path(rest));
     }
     if (scheme == "sqlite" || scheme == "postgresql" || scheme == "postgres") return sql_backend(url);
-    if (scheme == "redis" || scheme == "rediss" || scheme == "redis+unix") return redis_backend(url);
+    if (scheme == "redis" || scheme == "rediss" || scheme == "redis+unix" || scheme == "unix") return redis_backend(url);
     if (scheme == "mongodb" || scheme == "mongodb+srv") return mongo_backend(url, "cachier");
     if (scheme == "s3") not_built("s3", "CACHIER_WITH_S3", "libcurl4-openssl-dev");
     throw url_error("scheme", "unknown scheme \"" + std::string(scheme) +
@@ -63,6 +48,9 @@ std::shared_ptr<backend> sql_backend(std::string_view) { not_built("sql", "CACHI
 #endif
 #ifndef CACHIER_HAS_REDIS
 std::shared_ptr<backend> redis_backend(std::string_view) { not_built("redis", "CACHIER_WITH_REDIS", "libhiredis-dev"); }
+std::shared_ptr<backend> redis_backend(const redis_options&) {
+    not_built("redis", "CACHIER_WITH_REDIS", "libhiredis-dev");
+}
 #endif
 #ifndef CACHIER_HAS_MONGO
 std::shared_ptr<backend> mongo_backend(std::string_view, std::string_view) {

@@ -3,11 +3,14 @@
 /// @brief Factories for the built-in backends.
 
 #include <filesystem>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include <cachier/backend.hpp>
+#include <cachier/units.hpp>
 
 namespace cachier {
 
@@ -43,8 +46,33 @@ struct file_backend_options {
 /// The SQL backend (SQLite or PostgreSQL by URL); throws backend_not_built in builds without it.
 [[nodiscard]] std::shared_ptr<backend> sql_backend(std::string_view url);
 
-/// The Redis backend; throws backend_not_built in builds without it.
+/// Settings of the Redis backend.
+struct redis_options {
+    std::string host = "127.0.0.1";          ///< server host (ignored when unix_socket is set)
+    int port = 6379;                         ///< server port
+    std::string unix_socket;                 ///< path of a Unix socket, instead of host and port
+    int db = 0;                              ///< database number (SELECT)
+    std::string user;                        ///< ACL user; empty: the default user
+    std::string password;                    ///< AUTH password; never shown in errors or logs
+    std::string prefix = "cachier";          ///< first part of every key: {prefix}:{function}:{digest}
+    duration connect_timeout = std::chrono::seconds(2);  ///< to connect (and AUTH, SELECT)
+    duration command_timeout = std::chrono::seconds(2);  ///< for one command's reply
+    std::size_t pool_size = 8;               ///< connections kept for concurrent callers
+    /// A native expiry: Redis drops an entry this long after it was stored. Off by default, so that
+    /// next_time can still serve stale values.
+    std::optional<duration> entry_ttl;
+};
+
+/// The Redis backend, from a URL:
+///  - `redis://[[user][:password]@]host[:port][/db][?option=value&...]`
+///  - `redis+unix:///path/to/redis.sock[?db=N&...]`
+/// Options: prefix, connect_timeout, command_timeout (durations such as 500ms or 2s), pool_size,
+/// entry_ttl. `rediss://` (TLS) throws backend_not_built: this build's hiredis has no TLS.
+/// Throws url_error naming the wrong part of a malformed URL, or backend_not_built without Redis.
 [[nodiscard]] std::shared_ptr<backend> redis_backend(std::string_view url);
+
+/// The Redis backend from options; throws backend_not_built in builds without it.
+[[nodiscard]] std::shared_ptr<backend> redis_backend(const redis_options& options);
 
 /// The MongoDB backend; throws backend_not_built in builds without it.
 [[nodiscard]] std::shared_ptr<backend> mongo_backend(std::string_view url, std::string_view collection);

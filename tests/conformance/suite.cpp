@@ -3,6 +3,7 @@
 #include "suite.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <future>
 #include <latch>
@@ -436,7 +437,10 @@ TEST_P(Conformance, ProcessesRacingOnAColdKeyComputeItOnce) {
 TEST_P(Conformance, ClaimOfAKilledProcessStopsBlockingWithinTheLease) {
     if (!shared_between_processes()) GTEST_SKIP() << "storage is private to one process";
     const auto log = scratch_.path() / "hang.log";
+    // Leased backends: a 3 s lease (the default is 10 s) keeps the test short; flock needs none.
+    ::setenv("CACHIER_TEST_LEASE_MS", "3000", 1);
     worker_process hanging({"hang", url(), fn_name(), "5", log.string()});
+    ::unsetenv("CACHIER_TEST_LEASE_MS");
     ASSERT_TRUE(eventually([&] { return !read_lines(log).empty(); }, 10s)) << "worker never started computing";
     hanging.kill_hard();
     auto o = base_options();  // wait_for_calc_timeout = 0: wait forever for a live claim

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
     const std::string mode = argv[1];
     cachier::options opts;
     if (argc > 2) opts.backend = cachier::backend_from_url(argv[2]);
+    if (const char* lease = std::getenv("CACHIER_TEST_LEASE_MS")) opts.claim_lease = std::chrono::milliseconds(std::atoi(lease));
     if (mode == "compute" && argc == 7) {
         const std::string log = argv[6];
         const int sleep_ms = std::atoi(argv[5]);

@@ -1,0 +1,167 @@
+#include "redis_client.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+namespace cachier::detail::redis {
+namespace {
+
+timeval to_timeval(std::chrono::nanoseconds d) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+    return timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
+}
+
+// How long a pool fails fast after it could not connect.
+constexpr auto reconnect_pause = std::chrono::milliseconds(250);
+
+}  // namespace
+
+std::string describe(const redis_options& o) {
+    if (!o.unix_socket.empty()) return "redis+unix://" + o.unix_socket + "?db=" + std::to_string(o.db);
+    std::string out = "redis://";
+    if (!o.user.empty()) out += o.user + "@";
+    return out + o.host + ":" + std::to_string(o.port) + "/" + std::to_string(o.db);
+}
+
+connection::connection(const redis_options& o) : where_(describe(o)) {
+    const timeval connect_timeout = to_timeval(o.connect_timeout.get());
+    context_ = o.unix_socket.empty() ? redisConnectWithTimeout(o.host.c_str(), o.port, connect_timeout)
+                                     : redisConnectUnixWithTimeout(o.unix_socket.c_str(), connect_timeout);
+    if (context_ == nullptr) throw backend_error("cannot allocate a connection to " + where_);
+    try {
+        if (context_->err != 0) fail("connect to");
+        if (redisSetTimeout(context_, to_timeval(o.command_timeout.get())) != REDIS_OK) fail("set timeouts on");
+        redisEnableKeepAlive(context_);
+        if (!o.password.empty()) {
+            if (o.user.empty()) command({"AUTH", o.password});
+            else command({"AUTH", o.user, o.password});
+        }
+        if (o.db != 0) {
+            const std::string db = std::to_string(o.db);
+            command({"SELECT", db});
+        }
+    } catch (const backend_error&) {
+        redisFree(context_);  // the destructor does not run for a half-built object
+        context_ = nullptr;
+        throw;
+    }
+}
+
+void connection::interrupt() noexcept {
+    if (context_ != nullptr && context_->fd >= 0) ::shutdown(context_->fd, SHUT_RDWR);
+}
+
+connection::~connection() {
+    if (context_ != nullptr) redisFree(context_);
+}
+
+bool connection::usable() const noexcept { return context_ != nullptr && context_->err == 0; }
+
+void connection::fail(const std::string& doing) {
+    const std::string why = context_->err != 0 ? std::string(context_->errstr) : "unknown error";
+    throw backend_error("redis: cannot " + doing + " " + where_ + ": " + why);
+}
+
+reply connection::take(void* raw, const std::string& doing) {
+    if (raw == nullptr) fail(doing);
+    reply r(static_cast<redisReply*>(raw));
+    if (r->type == REDIS_REPLY_ERROR)
+        throw backend_error("redis at " + where_ + " refused to " + doing + ": " + std::string(r->str, r->len));
+    return r;
+}
+
+reply connection::command(const std::vector<std::string_view>& args) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lengths;
+    for (const auto& a : args) {
+        argv.push_back(a.data());
+        lengths.push_back(a.size());
+    }
+    // AUTH's arguments must not reach a message, so name the command only.
+    const std::string doing = args.empty() ? "run a command" : "run " + std::string(args.front());
+    return take(redisCommandArgv(context_, static_cast<int>(args.size()), argv.data(), lengths.data()), doing);
+}
+
+std::vector<reply> connection::pipeline(const std::vector<std::vector<std::string_view>>& commands) {
+    for (const auto& args : commands) {
+        std::vector<const char*> argv;
+        std::vector<std::size_t> lengths;
+        for (const auto& a : args) {
+            argv.push_back(a.data());
+            lengths.push_back(a.size());
+        }
+        if (redisAppendCommandArgv(context_, static_cast<int>(args.size()), argv.data(), lengths.data()) != REDIS_OK)
+            fail("queue a command for");
+    }
+    std::vector<reply> replies;
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+        void* raw = nullptr;
+        if (redisGetReply(context_, &raw) != REDIS_OK) fail("read a reply from");
+        replies.push_back(take(raw, "run " + std::string(commands[i].front())));
+    }
+    return replies;
+}
+
+reply connection::next_push(std::chrono::milliseconds timeout) {
+    void* raw = nullptr;
+    if (redisGetReplyFromReader(context_, &raw) != REDIS_OK) fail("read from");
+    if (raw != nullptr) return take(raw, "publish");
+    pollfd p{context_->fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    if (ready < 0 && errno != EINTR) fail("wait for");
+    if (ready <= 0) return nullptr;
+    if (redisBufferRead(context_) != REDIS_OK) fail("read from");
+    if (redisGetReplyFromReader(context_, &raw) != REDIS_OK) fail("read from");
+    return raw == nullptr ? nullptr : take(raw, "publish");
+}
+
+pool::pool(redis_options options) : options_(std::move(options)) {}
+
+pool::lease::~lease() {
+    if (connection_ && connection_->usable()) owner_.give_back(std::move(connection_));
+    else owner_.give_back(nullptr);
+}
+
+void pool::give_back(std::unique_ptr<connection> c) {
+    {
+        const std::lock_guard lock(mutex_);
+        if (c) idle_.push_back(std::move(c));
+        else --open_;
+    }
+    returned_.notify_one();
+}
+
+pool::lease pool::acquire() {
+    std::unique_lock lock(mutex_);
+    const auto deadline = std::chrono::steady_clock::now() + options_.command_timeout.get();
+    for (;;) {
+        if (!idle_.empty()) {
+            auto c = std::move(idle_.back());
+            idle_.pop_back();
+            return lease(*this, std::move(c));
+        }
+        if (open_ < options_.pool_size) break;
+        if (returned_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+            open_ >= options_.pool_size)
+            throw backend_error("redis: all " + std::to_string(options_.pool_size) + " connections to " +
+                                describe(options_) + " stayed busy for the command timeout");
+    }
+    if (std::chrono::steady_clock::now() < retry_after_) throw backend_error(last_failure_ + " (retrying shortly)");
+    ++open_;
+    lock.unlock();
+    try {
+        return lease(*this, std::make_unique<connection>(options_));
+    } catch (const backend_error& e) {
+        lock.lock();
+        --open_;
+        retry_after_ = std::chrono::steady_clock::now() + reconnect_pause;
+        last_failure_ = e.what();
+        throw;
+    }
+}
+
+}  // namespace cachier::detail::redis

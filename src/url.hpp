@@ -1,0 +1,39 @@
+#pragma once
+// Parsing of backend URLs: scheme://[user[:password]@]host[:port][/path][?key=value&...]
+// Errors are url_error naming the part that is wrong; messages never contain the password.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace cachier::detail {
+
+struct parsed_url {
+    std::string scheme;
+    std::string user;
+    std::optional<std::string> password;
+    std::string host;
+    std::optional<int> port;
+    std::string path;  // percent-decoded, with its leading '/'
+    std::vector<std::pair<std::string, std::string>> query;
+};
+
+/// Splits a URL; throws url_error("scheme" | "host" | "port" | "query" | ...).
+[[nodiscard]] parsed_url parse_url(std::string_view url);
+
+/// The URL with its password replaced by "***", for messages.
+[[nodiscard]] std::string redact_url(std::string_view url);
+
+/// Decodes %XX escapes; throws url_error(part) on a malformed escape.
+[[nodiscard]] std::string percent_decode(std::string_view text, const std::string& part);
+
+/// A duration option of a URL: "500ms", "2s", "1m", "1h", or a bare number of seconds.
+[[nodiscard]] std::chrono::milliseconds parse_url_duration(std::string_view text, const std::string& part);
+
+/// A non-negative integer option of a URL.
+[[nodiscard]] long long parse_url_integer(std::string_view text, const std::string& part);
+
+}  // namespace cachier::detail

@@ -1,0 +1,32 @@
+#include <memory>
+
+#include "../support/redis_server.hpp"
+#include "suite.hpp"
+
+namespace cachier::test {
+namespace {
+
+// One real redis-server per test process (CTest runs each test in its own process).
+std::unique_ptr<redis_server> server;
+
+class redis_environment : public testing::Environment {
+public:
+    void SetUp() override { server = std::make_unique<redis_server>(); }
+    void TearDown() override { server.reset(); }
+};
+const auto* const environment = testing::AddGlobalTestEnvironment(new redis_environment);
+
+// Each test gets its own key prefix, so tests never see each other's entries.
+std::string url_for(const std::filesystem::path& scratch) {
+    return server->url() + "/0?prefix=" + scratch.filename().string();
+}
+
+backend_under_test redis_under_test() {
+    return {"redis", [](const std::filesystem::path& dir) { return redis_backend(url_for(dir)); }, url_for};
+}
+
+}  // namespace
+
+INSTANTIATE_TEST_SUITE_P(redis, Conformance, testing::Values(redis_under_test()), backend_name);
+
+}  // namespace cachier::test

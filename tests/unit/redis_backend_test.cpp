@@ -1,0 +1,236 @@
+// What only the Redis backend must do, against real redis-server processes.
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include <cachier/cachier.hpp>
+
+#include "../support/redis_server.hpp"
+#include "../support/test_support.hpp"
+#include "backends/redis_url.hpp"
+
+using namespace std::chrono_literals;
+using cachier::test::redis_server;
+
+namespace {
+
+std::string unique_prefix() {
+    static int n = 0;
+    return "t" + std::to_string(::getpid()) + "_" + std::to_string(n++);
+}
+
+cachier::options on(const std::string& url) {
+    cachier::options o;
+    o.backend = cachier::redis_backend(url);
+    o.enable_metrics = true;
+    return o;
+}
+
+std::string url_error_part(const std::string& url) {
+    try {
+        (void)cachier::detail::redis::options_from_url(url);
+    } catch (const cachier::url_error& e) {
+        EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+        return e.part();
+    }
+    return "no error";
+}
+
+}  // namespace
+
+TEST(RedisUrl, ParsesEveryPart) {
+    const auto o = cachier::detail::redis::options_from_url(
+        "redis://alice:p%40ss@cache.local:6380/3?prefix=app&pool_size=4&connect_timeout=500ms&command_timeout=2s"
+        "&entry_ttl=1h");
+    EXPECT_EQ(o.host, "cache.local");
+    EXPECT_EQ(o.port, 6380);
+    EXPECT_EQ(o.db, 3);
+    EXPECT_EQ(o.user, "alice");
+    EXPECT_EQ(o.password, "p@ss");
+    EXPECT_EQ(o.prefix, "app");
+    EXPECT_EQ(o.pool_size, 4U);
+    EXPECT_EQ(o.connect_timeout.get(), 500ms);
+    EXPECT_EQ(o.command_timeout.get(), 2s);
+    EXPECT_EQ(o.entry_ttl->get(), 1h);
+    const auto unix_socket = cachier::detail::redis::options_from_url("redis+unix:///run/redis.sock?db=2");
+    EXPECT_EQ(unix_socket.unix_socket, "/run/redis.sock");
+    EXPECT_EQ(unix_socket.db, 2);
+    const auto password_only = cachier::detail::redis::options_from_url("redis://:hunter2@h");
+    EXPECT_EQ(password_only.user, "");
+    EXPECT_EQ(password_only.password, "hunter2");
+    EXPECT_EQ(password_only.port, 6379);
+}
+
+TEST(RedisUrl, ErrorsNameThePartAndHideThePassword) {
+    EXPECT_EQ(url_error_part("redis://:hunter2@host:99999/0"), "port");
+    EXPECT_EQ(url_error_part("redis://:hunter2@host:6379/zero"), "db");
+    EXPECT_EQ(url_error_part("redis://:hunter2@/0"), "host");
+    EXPECT_EQ(url_error_part("redis://:hunter2@host/0?colour=blue"), "query");
+    EXPECT_EQ(url_error_part("redis://:hunter2@host/0?pool_size=0"), "pool_size");
+    EXPECT_EQ(url_error_part("redis://:hunter2@host/0?connect_timeout=soon"), "connect_timeout");
+    EXPECT_EQ(url_error_part("redis+unix://host/x"), "host");
+}
+
+TEST(RedisUrl, TlsIsAClearErrorInThisBuild) {
+    try {
+        (void)cachier::backend_from_url("rediss://:hunter2@127.0.0.1:6380/0");
+        FAIL();
+    } catch (const cachier::backend_not_built& e) {
+        EXPECT_NE(std::string(e.what()).find("TLS"), std::string::npos);
+        EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos);
+    }
+}
+
+TEST(RedisBackend, SixProcessesRacingOnAColdKeyComputeItOnce) {
+    redis_server server;
+    cachier::test::scratch_dir scratch;
+    const auto log = scratch.path() / "calls.log";
+    const std::string url = server.url() + "/0?prefix=" + unique_prefix();
+    std::vector<std::unique_ptr<cachier::test::worker_process>> workers;
+    for (int i = 0; i < 6; ++i)
+        workers.push_back(std::make_unique<cachier::test::worker_process>(
+            std::vector<std::string>{"compute", url, "redis.race", "8", "300", log.string()}));
+    for (auto& w : workers) EXPECT_EQ(w->wait(), 0);
+    const auto lines = cachier::test::read_lines(log);
+    EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [](const auto& l) { return l.rfind("computed", 0) == 0; }), 1);
+}
+
+TEST(RedisBackend, ServerRestartedMidRunLosesNoCall) {
+    cachier::test::log_capture logs;
+    redis_server server;
+    auto o = on(server.url() + "/0?prefix=" + unique_prefix() + "&connect_timeout=200ms&command_timeout=200ms");
+    std::atomic<int> computed{0};
+    auto f = cachier::cachier(
+        "redis.restart",
+        [&](int x) {
+            ++computed;
+            return x * 7;
+        },
+        o);
+    std::atomic<bool> done{false};
+    std::atomic<int> calls{0};
+    std::atomic<int> wrong{0};
+    auto caller = std::async(std::launch::async, [&] {
+        for (int i = 0; !done; i = (i + 1) % 20) {
+            if (f(i) != i * 7) ++wrong;
+            ++calls;
+            std::this_thread::sleep_for(2ms);
+        }
+    });
+    std::this_thread::sleep_for(300ms);
+    server.stop();
+    std::this_thread::sleep_for(400ms);
+    server.start();  // empty: every value is computed again
+    std::this_thread::sleep_for(600ms);
+    done = true;
+    caller.get();
+    EXPECT_EQ(wrong, 0);
+    EXPECT_GT(calls, 100);
+    EXPECT_GT(f.metrics().backend_errors, 0U) << "the outage was not reported";
+    EXPECT_FALSE(logs.messages(cachier::log_level::warning).empty());
+    // Reconnected by itself: values are stored and hit again.
+    const int before = computed;
+    EXPECT_EQ(f(1000), 7000);
+    EXPECT_EQ(f(1000), 7000);
+    EXPECT_EQ(computed, before + 1);
+}
+
+TEST(RedisBackend, ServerDownAtStartThenUp) {
+    redis_server server;
+    const std::string url = server.url() + "/0?prefix=" + unique_prefix() + "&connect_timeout=200ms";
+    server.stop();
+    cachier::test::log_capture logs;
+    std::atomic<int> computed{0};
+    auto f = cachier::cachier(
+        "redis.down_at_start",
+        [&](int x) {
+            ++computed;
+            return x + 1;
+        },
+        on(url));
+    EXPECT_EQ(f(1), 2);
+    EXPECT_EQ(f(1), 2);
+    EXPECT_EQ(computed, 2);
+    EXPECT_TRUE(logs.contains("redis", cachier::log_level::warning));
+    server.start();
+    ASSERT_TRUE(cachier::test::eventually(
+        [&] {
+            f(2);
+            return computed >= 3 && f.metrics().hits > 0;
+        },
+        5s))
+        << "did not reconnect";
+}
+
+TEST(RedisBackend, FunctionNamesWithGlobCharactersAreClearedAlone) {
+    redis_server server;
+    const std::string url = server.url() + "/0?prefix=" + unique_prefix();
+    std::atomic<int> computed{0};
+    auto fn = [&](int x) {
+        ++computed;
+        return x;
+    };
+    const std::vector<std::string> names{"f*", "f", "fx", "f?", "f[ab]", "fa", "f:x", "f\\"};
+    std::vector<decltype(cachier::cachier("", fn, on(url)))> functions;
+    for (const auto& name : names) functions.push_back(cachier::cachier(name, fn, on(url)));
+    for (auto& f : functions) f(1);
+    ASSERT_EQ(computed, static_cast<int>(names.size()));
+    functions[0].clear_cache();  // "f*"
+    functions[3].clear_cache();  // "f?"
+    functions[4].clear_cache();  // "f[ab]"
+    for (auto& f : functions) f(1);
+    EXPECT_EQ(computed, static_cast<int>(names.size()) + 3) << "clearing a glob-like name touched other functions";
+    EXPECT_EQ(functions[1].metrics().entry_count.value_or(0), 1U);
+}
+
+TEST(RedisBackend, PasswordsWorkAndNeverAppearInMessages) {
+    redis_server server("--requirepass hunter2secret");
+    const std::string base = server.url().substr(std::string("redis://").size());
+    cachier::test::log_capture logs;
+    auto good = cachier::cachier("redis.auth", [](int x) { return x; }, on("redis://:hunter2secret@" + base + "/0"));
+    EXPECT_EQ(good(1), 1);
+    EXPECT_EQ(good(1), 1);
+    EXPECT_EQ(good.metrics().hits, 1U);
+
+    auto bad = cachier::cachier("redis.auth", [](int x) { return x; }, on("redis://:wrong-hunter2@" + base + "/0"));
+    EXPECT_EQ(bad(1), 1);
+    EXPECT_GT(bad.metrics().backend_errors, 0U);
+    for (const auto& message : logs.messages(cachier::log_level::debug)) {
+        EXPECT_EQ(message.find("hunter2"), std::string::npos) << message;
+    }
+}
+
+TEST(RedisBackend, ValueLargerThanTheServerAcceptsIsReportedAndReturned) {
+    redis_server server("--proto-max-bulk-len 1mb");
+    cachier::test::log_capture logs;
+    auto f = cachier::cachier(
+        "redis.too_large", [](int n) { return std::string(static_cast<std::size_t>(n), 'z'); },
+        on(server.url() + "/0?prefix=" + unique_prefix()));
+    EXPECT_EQ(f(2 << 20).size(), 2U << 20);
+    EXPECT_GT(f.metrics().backend_errors, 0U);
+    EXPECT_TRUE(logs.contains("bytes", cachier::log_level::warning));
+    EXPECT_EQ(f(100).size(), 100U);  // the backend still works
+    EXPECT_EQ(f(100).size(), 100U);
+    EXPECT_GE(f.metrics().hits, 1U);
+}
+
+TEST(RedisBackend, NativeExpiryDropsEntries) {
+    redis_server server;
+    std::atomic<int> computed{0};
+    auto f = cachier::cachier(
+        "redis.ttl",
+        [&](int x) {
+            ++computed;
+            return x;
+        },
+        on(server.url() + "/0?prefix=" + unique_prefix() + "&entry_ttl=300ms"));
+    f(1);
+    f(1);
+    EXPECT_EQ(computed, 1);
+    std::this_thread::sleep_for(500ms);
+    f(1);
+    EXPECT_EQ(computed, 2) << "the entry outlived its TTL";
+}
