@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -14,6 +15,10 @@
 #include <unistd.h>
 
 #include <benchmark/benchmark.h>
+
+#ifdef CACHIER_BENCH_HAS_REDIS
+#include <hiredis/hiredis.h>
+#endif
 
 #include <cachier/cachier.hpp>
 
@@ -210,6 +215,72 @@ void BM_FileMissAndStore(benchmark::State& state) {
 }
 BENCHMARK(BM_FileMissAndStore)->Unit(benchmark::kMicrosecond);
 
+// ---- Redis (needs CACHIER_BENCH_REDIS_URL, e.g. from scripts/bench.sh; skipped otherwise) ----
+
+#ifdef CACHIER_BENCH_HAS_REDIS
+const char* bench_redis_url() { return std::getenv("CACHIER_BENCH_REDIS_URL"); }
+
+auto redis_cached_price() {
+    cachier::options o;
+    o.backend = cachier::redis_backend(std::string(bench_redis_url()) + "/0?prefix=bench" + std::to_string(::getpid()));
+    auto f = cachier::cachier("bench.redis.price", price, o);
+    for (const auto& sku : skus()) f(sku, 3);
+    return f;
+}
+
+// One raw hiredis GET round trip of the same bytes a cached value has (the encoded double).
+void BM_RedisRawGet(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    const std::string url = bench_redis_url();
+    const auto colon = url.rfind(':');
+    redisContext* c = redisConnect(url.substr(8, colon - 8).c_str(), std::stoi(url.substr(colon + 1)));
+    const std::string value = cachier::encode(price(skus()[0], 3));
+    freeReplyObject(redisCommand(c, "SET bench:raw %b", value.data(), value.size()));
+    for (auto _ : state) {
+        auto* reply = static_cast<redisReply*>(redisCommand(c, "GET bench:raw"));
+        benchmark::DoNotOptimize(reply->str);
+        freeReplyObject(reply);
+    }
+    redisFree(c);
+}
+BENCHMARK(BM_RedisRawGet)->Unit(benchmark::kMicrosecond);
+
+void BM_RedisHit(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    auto f = redis_cached_price();
+    std::size_t k = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(f(skus()[k], 3));
+        k = (k + 1) % key_count;
+    }
+}
+BENCHMARK(BM_RedisHit)->Unit(benchmark::kMicrosecond);
+
+void BM_RedisMissAndStore(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    cachier::options o;
+    o.backend = cachier::redis_backend(std::string(bench_redis_url()) + "/0?prefix=miss" + std::to_string(::getpid()));
+    auto f = cachier::cachier("bench.redis.miss", work, o);
+    std::int64_t k = 0;
+    for (auto _ : state) benchmark::DoNotOptimize(f(k++));
+}
+BENCHMARK(BM_RedisMissAndStore)->Unit(benchmark::kMicrosecond);
+
+void BM_RedisHitThreads(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    static std::optional<decltype(redis_cached_price())> shared;
+    if (state.thread_index() == 0) shared.emplace(redis_cached_price());
+    std::size_t k = 0;
+    const std::size_t offset = static_cast<std::size_t>(state.thread_index()) * key_count;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize((*shared)(skus()[offset + k], 3));
+        k = (k + 1) % key_count;
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RedisHitThreads)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+#endif
+
 // ---- Summary: the goals and their ratios ----
 
 class summary_reporter : public benchmark::ConsoleReporter {
@@ -260,6 +331,12 @@ public:
         row("file hit on every key, 100,000 / 100 entries (no goal)", ns("BM_FileHitEveryKey/100000") / 1e3,
             ns("BM_FileHitEveryKey/100") / 1e3, 0, true, "us");
         row("file miss + store / 300 us goal (<= 1x)", ns("BM_FileMissAndStore") / 1e3, 300.0, 1.0, true, "us");
+        row("redis hit / raw hiredis GET round trip (<= 1.3x)", ns("BM_RedisHit") / 1e3, ns("BM_RedisRawGet") / 1e3, 1.3,
+            true, "us");
+        row("redis miss + store / redis hit (no goal)", ns("BM_RedisMissAndStore") / 1e3, ns("BM_RedisHit") / 1e3, 0,
+            true, "us");
+        row("redis hits/s, 2 threads / 1 thread (no goal)", ps("BM_RedisHitThreads/real_time/threads:2") / 1e3,
+            ps("BM_RedisHitThreads/real_time/threads:1") / 1e3, 0, false, "k/s");
         return ok;
     }
 

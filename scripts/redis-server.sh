@@ -2,6 +2,8 @@
 # Starts and stops a throw-away redis-server on 127.0.0.1 for tests and benchmarks.
 #   scripts/redis-server.sh start DIR [redis-server options...]   prints redis://127.0.0.1:PORT
 #   scripts/redis-server.sh stop DIR
+#   scripts/redis-server.sh run DIR COMMAND...   starts a server, runs COMMAND with CACHIER_REDIS_URL
+#                                                set, stops the server, and exits with COMMAND's status
 # DIR holds the server's pid, port, log and working files. No persistence (no RDB, no AOF).
 set -euo pipefail
 
@@ -12,6 +14,14 @@ shift 2
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 case "$command" in
+run)
+    url=$("$0" start "$dir")
+    status=0
+    CACHIER_REDIS_URL=$url "$@" || status=$?
+    "$0" stop "$dir"
+    rm -rf "$dir"
+    exit $status
+    ;;
 start)
     mkdir -p "$dir"
     for attempt in 1 2 3 4 5 6 7 8; do

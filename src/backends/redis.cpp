@@ -207,12 +207,14 @@ private:
         auto pause = std::chrono::milliseconds(50);
         while (!stopping_) {
             try {
-                auto c = std::make_unique<connection>(pool_.options());
+                auto owned = std::make_unique<connection>(pool_.options());
+                connection* c = owned.get();
                 c->command({"SUBSCRIBE", channel_});
                 {
+                    // Owned under the mutex so that the destructor can interrupt it safely.
                     const std::lock_guard lock(subscriber_mutex_);
                     if (stopping_) return;
-                    subscriber_connection_ = c.get();
+                    subscriber_connection_ = std::move(owned);
                 }
                 pause = std::chrono::milliseconds(50);
                 while (!stopping_) {
@@ -227,7 +229,7 @@ private:
             }
             {
                 const std::lock_guard lock(subscriber_mutex_);
-                subscriber_connection_ = nullptr;
+                subscriber_connection_.reset();
             }
             for (auto slept = std::chrono::milliseconds(0); slept < pause && !stopping_; slept += std::chrono::milliseconds(10))
                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -244,7 +246,7 @@ private:
     std::atomic<steady::rep> synced_at_{0};
     std::atomic<bool> stopping_{false};
     std::mutex subscriber_mutex_;
-    connection* subscriber_connection_ = nullptr;
+    std::unique_ptr<connection> subscriber_connection_;
     std::thread subscriber_;
 };
 

@@ -36,6 +36,7 @@ connection::connection(const redis_options& o) : where_(describe(o)) {
         if (context_->err != 0) fail("connect to");
         if (redisSetTimeout(context_, to_timeval(o.command_timeout.get())) != REDIS_OK) fail("set timeouts on");
         redisEnableKeepAlive(context_);
+        socket_ = context_->fd;
         if (!o.password.empty()) {
             if (o.user.empty()) command({"AUTH", o.password});
             else command({"AUTH", o.user, o.password});
@@ -52,7 +53,7 @@ connection::connection(const redis_options& o) : where_(describe(o)) {
 }
 
 void connection::interrupt() noexcept {
-    if (context_ != nullptr && context_->fd >= 0) ::shutdown(context_->fd, SHUT_RDWR);
+    if (socket_ >= 0) ::shutdown(socket_, SHUT_RDWR);
 }
 
 connection::~connection() {

@@ -54,6 +54,7 @@ private:
     reply take(void* raw, const std::string& doing);
 
     redisContext* context_ = nullptr;
+    int socket_ = -1;  // fixed once connected: read by interrupt() from another thread
     std::string where_;
 };
 
