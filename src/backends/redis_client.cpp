@@ -35,7 +35,7 @@ connection::connection(const redis_options& o) : where_(describe(o)) {
     try {
         if (context_->err != 0) fail("connect to");
         if (redisSetTimeout(context_, to_timeval(o.command_timeout.get())) != REDIS_OK) fail("set timeouts on");
-        redisEnableKeepAlive(context_);
+        if (o.unix_socket.empty()) redisEnableKeepAlive(context_);  // TCP only: it fails on Unix sockets
         socket_ = context_->fd;
         if (!o.password.empty()) {
             if (o.user.empty()) command({"AUTH", o.password});

@@ -234,3 +234,38 @@ TEST(RedisBackend, NativeExpiryDropsEntries) {
     f(1);
     EXPECT_EQ(computed, 2) << "the entry outlived its TTL";
 }
+
+TEST(RedisBackend, UnixSocketUrl) {
+    cachier::test::scratch_dir scratch;
+    const auto socket = scratch.path() / "redis.sock";
+    redis_server server("--unixsocket " + socket.string() + " --unixsocketperm 700");
+    std::atomic<int> computed{0};
+    auto f = cachier::cachier(
+        "redis.unix",
+        [&](int x) {
+            ++computed;
+            return x;
+        },
+        on("redis+unix://" + socket.string() + "?db=1&prefix=" + unique_prefix()));
+    EXPECT_EQ(f(3), 3);
+    EXPECT_EQ(f(3), 3);
+    EXPECT_EQ(computed, 1);
+    EXPECT_EQ(f.metrics().backend_errors, 0U);
+}
+
+TEST(RedisBackend, AclUserUrl) {
+    redis_server server("--user alice on '>alice-hunter2' '~*' '&*' '+@all'");
+    const std::string address = server.url().substr(std::string("redis://").size());
+    std::atomic<int> computed{0};
+    auto f = cachier::cachier(
+        "redis.acl",
+        [&](int x) {
+            ++computed;
+            return x;
+        },
+        on("redis://alice:alice-hunter2@" + address + "/0?prefix=" + unique_prefix()));
+    EXPECT_EQ(f(4), 4);
+    EXPECT_EQ(f(4), 4);
+    EXPECT_EQ(computed, 1);
+    EXPECT_EQ(f.metrics().backend_errors, 0U);
+}
