@@ -43,8 +43,9 @@ std::int64_t to_int64(const redisReply* r) {
 class redis_store final : public backend {
 public:
     explicit redis_store(redis_options options)
-        : pool_(std::move(options)),
-          channel_(pool_.options().prefix + ":changes"),
+        : options_(std::move(options)),
+          pool_(make_pool(options_)),
+          channel_(options_.prefix + ":changes"),
           subscriber_([this] { listen_for_changes(); }) {}
 
     ~redis_store() override {
@@ -63,7 +64,7 @@ public:
 
     std::optional<stored_entry> load(const key_ref& ref) override {
         const std::string key = entry_key(ref);
-        reply r = pool_.acquire()->command({"HMGET", key, "v", "t"});
+        reply r = pool_->acquire()->command({"HMGET", key, "v", "t"});
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw backend_error("redis: unexpected reply to HMGET");
         const redisReply* value = r->element[0];
         const redisReply* stored = r->element[1];
@@ -75,14 +76,14 @@ public:
 
     void store(const key_ref& ref, std::string_view value, const claim_token* held) override {
         const std::string key = entry_key(ref);
-        const std::string ttl = pool_.options().entry_ttl
+        const std::string ttl = options_.entry_ttl
                                     ? std::to_string(std::max<std::int64_t>(
                                           1, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 pool_.options().entry_ttl->get())
+                                                 options_.entry_ttl->get())
                                                  .count()))
                                     : "0";
         try {
-            pool_.acquire()->command({"EVAL", scripts::store, "1", key, value, held ? std::string_view(*held) : "",
+            pool_->acquire()->command({"EVAL", scripts::store, "1", key, value, held ? std::string_view(*held) : "",
                                       ttl, channel_, ref.key});
         } catch (const backend_error& e) {
             throw backend_error("redis did not store a value of " + std::to_string(value.size()) +
@@ -93,25 +94,25 @@ public:
     bool try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
         const std::string key = entry_key(ref);
         const std::string lease_ms = std::to_string(lease.count());
-        return to_int64(pool_.acquire()->command({"EVAL", scripts::claim, "1", key, token, lease_ms}).get()) == 1;
+        return to_int64(pool_->acquire()->command({"EVAL", scripts::claim, "1", key, token, lease_ms}).get()) == 1;
     }
 
     void renew_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
         const std::string key = entry_key(ref);
         const std::string lease_ms = std::to_string(lease.count());
-        pool_.acquire()->command({"EVAL", scripts::renew, "1", key, token, lease_ms});
+        pool_->acquire()->command({"EVAL", scripts::renew, "1", key, token, lease_ms});
     }
 
     void release_claim(const key_ref& ref, const claim_token& token) override {
         const std::string key = entry_key(ref);
-        pool_.acquire()->command({"EVAL", scripts::release, "1", key, token, channel_, ref.key});
+        pool_->acquire()->command({"EVAL", scripts::release, "1", key, token, channel_, ref.key});
     }
 
     void clear(std::string_view function) override {
         for_each_batch(function, [this](const std::vector<std::string>& keys) {
             std::vector<std::string_view> args{"UNLINK"};
             args.insert(args.end(), keys.begin(), keys.end());
-            pool_.acquire()->command(args);
+            pool_->acquire()->command(args);
         });
     }
 
@@ -136,7 +137,7 @@ public:
         for_each_batch(function, [&](const std::vector<std::string>& keys) {
             std::vector<std::vector<std::string_view>> commands;
             for (const auto& k : keys) commands.push_back({"HEXISTS", k, "v"});
-            for (const auto& r : pool_.acquire()->pipeline(commands)) count += to_int64(r.get()) == 1 ? 1 : 0;
+            for (const auto& r : pool_->acquire()->pipeline(commands)) count += to_int64(r.get()) == 1 ? 1 : 0;
         });
         return count;
     }
@@ -144,8 +145,8 @@ public:
 private:
     std::string entry_key(const key_ref& ref) const {
         std::string key;
-        key.reserve(pool_.options().prefix.size() + ref.function.size() + ref.key.size() + 2);
-        key.append(pool_.options().prefix).append(":").append(ref.function).append(":").append(ref.key);
+        key.reserve(options_.prefix.size() + ref.function.size() + ref.key.size() + 2);
+        key.append(options_.prefix).append(":").append(ref.function).append(":").append(ref.key);
         return key;
     }
 
@@ -154,18 +155,18 @@ private:
         std::vector<std::string_view> args{"EVAL", script, key_count};
         args.insert(args.end(), keys.begin(), keys.end());
         args.push_back(argument);
-        return pool_.acquire()->command(args);
+        return pool_->acquire()->command(args);
     }
 
     /// Calls `visit` with batches of one function's entry keys, found by SCAN (never KEYS). The
     /// pattern ends in 64 hex digits, so function "f" never matches "f:x"'s keys.
     template <class Visit>
     void for_each_batch(std::string_view function, Visit&& visit) {
-        std::string pattern = glob_escape(pool_.options().prefix) + ":" + glob_escape(function) + ":";
+        std::string pattern = glob_escape(options_.prefix) + ":" + glob_escape(function) + ":";
         for (int i = 0; i < 64; ++i) pattern += "[0-9a-f]";
         std::string cursor = "0";
         do {
-            reply r = pool_.acquire()->command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+            reply r = pool_->acquire()->command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
             if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw backend_error("redis: unexpected reply to SCAN");
             cursor.assign(r->element[0]->str, r->element[0]->len);
             std::vector<std::string> keys;
@@ -189,7 +190,7 @@ private:
     }
 
     void sync_clock() {
-        auto connection = pool_.acquire();
+        auto connection = pool_->acquire();
         const auto before = steady::now();
         reply r = connection->command({"TIME"});
         const auto after = steady::now();
@@ -207,7 +208,7 @@ private:
         auto pause = std::chrono::milliseconds(50);
         while (!stopping_) {
             try {
-                auto owned = std::make_unique<connection>(pool_.options());
+                auto owned = std::make_unique<connection>(options_);
                 connection* c = owned.get();
                 c->command({"SUBSCRIBE", channel_});
                 {
@@ -239,7 +240,8 @@ private:
 
     static constexpr std::chrono::nanoseconds clock_refresh = std::chrono::seconds(5);
 
-    pool pool_;
+    const redis_options options_;
+    std::unique_ptr<pool> pool_;
     const std::string channel_;
     std::mutex clock_mutex_;
     std::atomic<std::int64_t> offset_us_{0};

@@ -15,9 +15,6 @@ timeval to_timeval(std::chrono::nanoseconds d) {
     return timeval{static_cast<time_t>(us / 1000000), static_cast<suseconds_t>(us % 1000000)};
 }
 
-// How long a pool fails fast after it could not connect.
-constexpr auto reconnect_pause = std::chrono::milliseconds(250);
-
 }  // namespace
 
 std::string describe(const redis_options& o) {
@@ -120,49 +117,9 @@ reply connection::next_push(std::chrono::milliseconds timeout) {
     return raw == nullptr ? nullptr : take(raw, "publish");
 }
 
-pool::pool(redis_options options) : options_(std::move(options)) {}
-
-pool::lease::~lease() {
-    if (connection_ && connection_->usable()) owner_.give_back(std::move(connection_));
-    else owner_.give_back(nullptr);
-}
-
-void pool::give_back(std::unique_ptr<connection> c) {
-    {
-        const std::lock_guard lock(mutex_);
-        if (c) idle_.push_back(std::move(c));
-        else --open_;
-    }
-    returned_.notify_one();
-}
-
-pool::lease pool::acquire() {
-    std::unique_lock lock(mutex_);
-    const auto deadline = std::chrono::steady_clock::now() + options_.command_timeout.get();
-    for (;;) {
-        if (!idle_.empty()) {
-            auto c = std::move(idle_.back());
-            idle_.pop_back();
-            return lease(*this, std::move(c));
-        }
-        if (open_ < options_.pool_size) break;
-        if (returned_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
-            open_ >= options_.pool_size)
-            throw backend_error("redis: all " + std::to_string(options_.pool_size) + " connections to " +
-                                describe(options_) + " stayed busy for the command timeout");
-    }
-    if (std::chrono::steady_clock::now() < retry_after_) throw backend_error(last_failure_ + " (retrying shortly)");
-    ++open_;
-    lock.unlock();
-    try {
-        return lease(*this, std::make_unique<connection>(options_));
-    } catch (const backend_error& e) {
-        lock.lock();
-        --open_;
-        retry_after_ = std::chrono::steady_clock::now() + reconnect_pause;
-        last_failure_ = e.what();
-        throw;
-    }
+std::unique_ptr<pool> make_pool(const redis_options& options) {
+    return std::make_unique<pool>([options] { return std::make_unique<connection>(options); }, options.pool_size,
+                                  options.command_timeout.get(), describe(options));
 }
 
 }  // namespace cachier::detail::redis

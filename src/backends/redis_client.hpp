@@ -3,10 +3,8 @@
 // Every failure is a cachier::backend_error whose message never contains the password.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +12,8 @@
 #include <hiredis/hiredis.h>
 
 #include <cachier/backends.hpp>
+
+#include "connection_pool.hpp"
 
 namespace cachier::detail::redis {
 
@@ -58,39 +58,10 @@ private:
     std::string where_;
 };
 
-/// Connections shared by the threads of one backend. After a failed connection attempt it fails
-/// fast for a short while instead of making every caller wait for a connect timeout.
-class pool {
-public:
-    explicit pool(redis_options options);
+/// The connections of one Redis backend.
+using pool = connection_pool<connection>;
 
-    /// A connection borrowed from the pool; returned on destruction unless it broke.
-    class lease {
-    public:
-        lease(pool& owner, std::unique_ptr<connection> c) : owner_(owner), connection_(std::move(c)) {}
-        ~lease();
-        lease(const lease&) = delete;
-        lease& operator=(const lease&) = delete;
-        connection* operator->() const noexcept { return connection_.get(); }
-
-    private:
-        pool& owner_;
-        std::unique_ptr<connection> connection_;
-    };
-
-    lease acquire();
-    [[nodiscard]] const redis_options& options() const noexcept { return options_; }
-
-private:
-    void give_back(std::unique_ptr<connection> c);
-
-    const redis_options options_;
-    std::mutex mutex_;
-    std::condition_variable returned_;
-    std::vector<std::unique_ptr<connection>> idle_;
-    std::size_t open_ = 0;
-    std::chrono::steady_clock::time_point retry_after_{};
-    std::string last_failure_;
-};
+/// A pool of connections to the server `options` names.
+std::unique_ptr<pool> make_pool(const redis_options& options);
 
 }  // namespace cachier::detail::redis
