@@ -8,6 +8,7 @@ packages=(
     libcereal-dev libssl-dev libxxhash-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     libhiredis-dev redis-server
+    libsqlite3-dev libpq-dev postgresql-15
 )
 
 missing=()

@@ -1,6 +1,6 @@
 #include <memory>
 
-#include "../support/redis_server.hpp"
+#include "../support/test_server.hpp"
 #include "suite.hpp"
 
 namespace cachier::test {

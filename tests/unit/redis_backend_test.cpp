@@ -8,7 +8,7 @@
 
 #include <cachier/cachier.hpp>
 
-#include "../support/redis_server.hpp"
+#include "../support/test_server.hpp"
 #include "../support/test_support.hpp"
 #include "backends/redis_url.hpp"
 

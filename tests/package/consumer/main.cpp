@@ -72,7 +72,7 @@ int main() {
         cachier::file_backend(), cachier::file_backend(global.cache_dir.value()),
         cachier::backend_from_url("memory://")};
     for (const auto& b : backends) require(b != nullptr, "factory");
-    for (auto make : {+[] { return cachier::sql_backend("sqlite:///tmp/consumer.db"); },
+    for (auto make : {+[] { return cachier::sql_backend("sqlite://:memory:"); },
                       +[] { return cachier::redis_backend("redis://127.0.0.1:6379/0"); },
                       +[] { return cachier::mongo_backend("mongodb://127.0.0.1:27017/db", "cachier"); },
                       +[] { return cachier::s3_backend(cachier::s3_backend_options{}); }}) {

@@ -1,4 +1,4 @@
-#include "redis_server.hpp"
+#include "test_server.hpp"
 
 #include <array>
 #include <cstdio>
@@ -22,14 +22,15 @@ std::string run(const std::string& command) {
 
 }  // namespace
 
-redis_server::redis_server(std::string extra_options) : extra_(std::move(extra_options)) {
+test_server::test_server(std::string script, std::string extra_options)
+    : script_(std::string(CACHIER_SOURCE_DIR) + "/scripts/" + std::move(script)), extra_(std::move(extra_options)) {
     static int counter = 0;
     dir_ = std::filesystem::temp_directory_path() /
-           ("cachier-redis-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+           ("cachier-server-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     start();
 }
 
-redis_server::~redis_server() {
+test_server::~test_server() {
     try {
         stop();
     } catch (...) {
@@ -38,16 +39,14 @@ redis_server::~redis_server() {
     std::filesystem::remove_all(dir_, ignored);
 }
 
-void redis_server::start() {
-    url_ = run(std::string("bash ") + CACHIER_SOURCE_DIR + "/scripts/redis-server.sh start " + dir_.string() + " " +
-               extra_);
-    port_ = std::stoi(url_.substr(url_.rfind(':') + 1));
+void test_server::start() {
+    url_ = run("bash " + script_ + " start " + dir_.string() + " " + extra_);
     running_ = true;
 }
 
-void redis_server::stop() {
+void test_server::stop() {
     if (!running_) return;
-    run(std::string("bash ") + CACHIER_SOURCE_DIR + "/scripts/redis-server.sh stop " + dir_.string());
+    run("bash " + script_ + " stop " + dir_.string());
     running_ = false;
 }
 

@@ -1,0 +1,44 @@
+#pragma once
+// A real server on 127.0.0.1 for one test process, started and stopped with one of the project's
+// scripts (scripts/redis-server.sh, scripts/postgres-server.sh).
+
+#include <filesystem>
+#include <string>
+
+namespace cachier::test {
+
+class test_server {
+public:
+    /// Starts `script` (a file in scripts/) with extra server options.
+    test_server(std::string script, std::string extra_options);
+    ~test_server();
+    test_server(const test_server&) = delete;
+    test_server& operator=(const test_server&) = delete;
+
+    /// The URL the script printed, e.g. redis://127.0.0.1:PORT.
+    [[nodiscard]] const std::string& url() const noexcept { return url_; }
+    void stop();
+    /// Starts again on the same port, with the same data where the server keeps any.
+    void start();
+
+private:
+    std::string script_;
+    std::filesystem::path dir_;
+    std::string extra_;
+    std::string url_;
+    bool running_ = false;
+};
+
+/// A redis-server without persistence.
+class redis_server : public test_server {
+public:
+    explicit redis_server(std::string extra_options = "") : test_server("redis-server.sh", std::move(extra_options)) {}
+};
+
+/// A PostgreSQL 15 cluster with a database cachier_test.
+class postgres_server : public test_server {
+public:
+    postgres_server() : test_server("postgres-server.sh", "") {}
+};
+
+}  // namespace cachier::test
