@@ -19,6 +19,10 @@
 #ifdef CACHIER_BENCH_HAS_REDIS
 #include <hiredis/hiredis.h>
 #endif
+#ifdef CACHIER_BENCH_HAS_SQL
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#endif
 
 #include <cachier/cachier.hpp>
 
@@ -281,6 +285,113 @@ void BM_RedisHitThreads(benchmark::State& state) {
 BENCHMARK(BM_RedisHitThreads)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
 #endif
 
+// ---- SQL: SQLite always; PostgreSQL with CACHIER_BENCH_POSTGRES_URL (scripts/bench.sh) ----
+
+#ifdef CACHIER_BENCH_HAS_SQL
+std::string sqlite_bench_url() { return "sqlite://" + (bench_dir("sqlite") / "bench.db").string(); }
+const char* bench_postgres_url() { return std::getenv("CACHIER_BENCH_POSTGRES_URL"); }
+
+auto sql_cached_price(const std::string& url) {
+    cachier::options o;
+    o.backend = cachier::sql_backend(url);
+    auto f = cachier::cachier("bench.sql.price", price, o);
+    for (std::int64_t k = 0; k < key_count; ++k) f(skus()[static_cast<std::size_t>(k)], 3);
+    return f;
+}
+
+// The baseline: one prepared SELECT of the same bytes from a plain two-column table.
+void BM_SqliteRawSelect(benchmark::State& state) {
+    sqlite3* db = nullptr;
+    sqlite3_open((bench_dir("sqlite") / "raw.db").c_str(), &db);
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS raw (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID",
+                 nullptr, nullptr, nullptr);
+    const std::string value = cachier::encode(price(skus()[0], 3));
+    const std::string key(64, 'a');
+    sqlite3_stmt* insert = nullptr;
+    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO raw VALUES (?1, ?2)", -1, &insert, nullptr);
+    sqlite3_bind_text(insert, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(insert, 2, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+    sqlite3_step(insert);
+    sqlite3_finalize(insert);
+    sqlite3_stmt* select = nullptr;
+    sqlite3_prepare_v2(db, "SELECT v FROM raw WHERE k = ?1", -1, &select, nullptr);
+    for (auto _ : state) {
+        sqlite3_reset(select);
+        sqlite3_bind_text(select, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+        sqlite3_step(select);
+        std::string copy(static_cast<const char*>(sqlite3_column_blob(select, 0)),
+                         static_cast<std::size_t>(sqlite3_column_bytes(select, 0)));
+        benchmark::DoNotOptimize(copy);
+    }
+    sqlite3_finalize(select);
+    sqlite3_close(db);
+}
+BENCHMARK(BM_SqliteRawSelect)->Unit(benchmark::kMicrosecond);
+
+void BM_SqliteHit(benchmark::State& state) {
+    auto f = sql_cached_price(sqlite_bench_url());
+    std::size_t k = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(f(skus()[k], 3));
+        k = (k + 1) % key_count;
+    }
+}
+BENCHMARK(BM_SqliteHit)->Unit(benchmark::kMicrosecond);
+
+void BM_SqliteMissAndStore(benchmark::State& state) {
+    cachier::options o;
+    o.backend = cachier::sql_backend(sqlite_bench_url());
+    auto f = cachier::cachier("bench.sql.miss", work, o);
+    std::int64_t k = 0;
+    for (auto _ : state) benchmark::DoNotOptimize(f(k++));
+}
+BENCHMARK(BM_SqliteMissAndStore)->Unit(benchmark::kMicrosecond);
+
+void BM_PostgresRawSelect(benchmark::State& state) {
+    if (bench_postgres_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_POSTGRES_URL is not set");
+    PGconn* c = PQconnectdb(bench_postgres_url());
+    PQclear(PQexec(c, "CREATE TABLE IF NOT EXISTS raw (k text PRIMARY KEY, v bytea)"));
+    const std::string value = cachier::encode(price(skus()[0], 3));
+    const std::string key(64, 'a');
+    const char* insert_values[] = {key.c_str(), value.data()};
+    const int insert_lengths[] = {0, static_cast<int>(value.size())};
+    const int insert_formats[] = {0, 1};
+    PQclear(PQexecParams(c, "INSERT INTO raw VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v", 2, nullptr,
+                         insert_values, insert_lengths, insert_formats, 1));
+    PQclear(PQprepare(c, "raw_select", "SELECT v FROM raw WHERE k = $1", 1, nullptr));
+    const char* values[] = {key.c_str()};
+    for (auto _ : state) {
+        PGresult* r = PQexecPrepared(c, "raw_select", 1, values, nullptr, nullptr, 1);
+        std::string copy(PQgetvalue(r, 0, 0), static_cast<std::size_t>(PQgetlength(r, 0, 0)));
+        benchmark::DoNotOptimize(copy);
+        PQclear(r);
+    }
+    PQfinish(c);
+}
+BENCHMARK(BM_PostgresRawSelect)->Unit(benchmark::kMicrosecond);
+
+void BM_PostgresHit(benchmark::State& state) {
+    if (bench_postgres_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_POSTGRES_URL is not set");
+    auto f = sql_cached_price(bench_postgres_url());
+    std::size_t k = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(f(skus()[k], 3));
+        k = (k + 1) % key_count;
+    }
+}
+BENCHMARK(BM_PostgresHit)->Unit(benchmark::kMicrosecond);
+
+void BM_PostgresMissAndStore(benchmark::State& state) {
+    if (bench_postgres_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_POSTGRES_URL is not set");
+    cachier::options o;
+    o.backend = cachier::sql_backend(bench_postgres_url());
+    auto f = cachier::cachier("bench.sql.miss" + std::to_string(::getpid()), work, o);
+    std::int64_t k = 0;
+    for (auto _ : state) benchmark::DoNotOptimize(f(k++));
+}
+BENCHMARK(BM_PostgresMissAndStore)->Unit(benchmark::kMicrosecond);
+#endif
+
 // ---- Summary: the goals and their ratios ----
 
 class summary_reporter : public benchmark::ConsoleReporter {
@@ -333,6 +444,14 @@ public:
         row("file miss + store / 300 us goal (<= 1x)", ns("BM_FileMissAndStore") / 1e3, 300.0, 1.0, true, "us");
         row("redis hit / raw hiredis GET round trip (<= 1.3x)", ns("BM_RedisHit") / 1e3, ns("BM_RedisRawGet") / 1e3, 1.3,
             true, "us");
+        row("sqlite hit / raw prepared SELECT (<= 2x)", ns("BM_SqliteHit") / 1e3, ns("BM_SqliteRawSelect") / 1e3, 2.0,
+            true, "us");
+        row("sqlite miss + store / sqlite hit (no goal)", ns("BM_SqliteMissAndStore") / 1e3, ns("BM_SqliteHit") / 1e3,
+            0, true, "us");
+        row("postgres hit / raw libpq prepared SELECT (<= 1.3x)", ns("BM_PostgresHit") / 1e3,
+            ns("BM_PostgresRawSelect") / 1e3, 1.3, true, "us");
+        row("postgres miss + store / postgres hit (no goal)", ns("BM_PostgresMissAndStore") / 1e3,
+            ns("BM_PostgresHit") / 1e3, 0, true, "us");
         row("redis miss + store / redis hit (no goal)", ns("BM_RedisMissAndStore") / 1e3, ns("BM_RedisHit") / 1e3, 0,
             true, "us");
         row("redis hits/s, 2 threads / 1 thread (no goal)", ps("BM_RedisHitThreads/real_time/threads:2") / 1e3,

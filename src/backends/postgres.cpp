@@ -6,7 +6,6 @@
 #include <cstring>
 #include <mutex>
 #include <set>
-#include <thread>
 #include <vector>
 
 #include <libpq-fe.h>
@@ -15,7 +14,7 @@
 
 #include <cachier/errors.hpp>
 
-#include "../log.hpp"
+#include "change_listener.hpp"
 #include "connection_pool.hpp"
 #include "sql_common.hpp"
 
@@ -134,16 +133,16 @@ public:
           sql_(statements_for(settings_.table, channel_)),
           pool_([this] { return make_connection(); }, settings_.pool_size, std::chrono::seconds(5),
                 settings_.description),
-          listener_([this] { listen_for_changes(); }) {}
-
-    ~postgres_store() override {
-        stopping_ = true;
-        {
-            const std::lock_guard lock(listener_mutex_);
-            if (listener_connection_) listener_connection_->interrupt();
-        }
-        listener_.join();
-    }
+          listener_("postgres change notifications",
+                    [this] {
+                        auto c = std::make_unique<pg_connection>(settings_);
+                        c->execute("LISTEN " + channel_);
+                        return c;
+                    },
+                    [this](pg_connection& c) {
+                        c.wait_for_notifications(std::chrono::milliseconds(500),
+                                                 [this](std::string_view key) { notify_change(key_ref{{}, key}); });
+                    }) {}
 
     std::string_view kind() const noexcept override { return "postgresql"; }
     bool claims_expire() const noexcept override { return true; }
@@ -271,46 +270,13 @@ private:
         }
     }
 
-    void listen_for_changes() {
-        auto pause = std::chrono::milliseconds(50);
-        while (!stopping_) {
-            try {
-                auto owned = std::make_unique<pg_connection>(settings_);
-                pg_connection* c = owned.get();
-                c->execute("LISTEN " + channel_);
-                {
-                    const std::lock_guard lock(listener_mutex_);
-                    if (stopping_) return;
-                    listener_connection_ = std::move(owned);
-                }
-                pause = std::chrono::milliseconds(50);
-                while (!stopping_)
-                    c->wait_for_notifications(std::chrono::milliseconds(500),
-                                              [this](std::string_view key) { notify_change(key_ref{{}, key}); });
-            } catch (const backend_error& e) {
-                if (!stopping_ && pause == std::chrono::milliseconds(50))
-                    log(log_level::warning, std::string("postgres change notifications paused: ") + e.what());
-            }
-            {
-                const std::lock_guard lock(listener_mutex_);
-                listener_connection_.reset();
-            }
-            for (auto slept = std::chrono::milliseconds(0); slept < pause && !stopping_; slept += std::chrono::milliseconds(10))
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            pause = std::min(pause * 2, std::chrono::milliseconds(1000));
-        }
-    }
-
     const postgres_settings settings_;
     const std::string channel_;
     const statements sql_;
     std::mutex schema_mutex_;
     bool schema_ready_ = false;
     connection_pool<pg_connection> pool_;
-    std::atomic<bool> stopping_{false};
-    std::mutex listener_mutex_;
-    std::unique_ptr<pg_connection> listener_connection_;
-    std::thread listener_;
+    change_listener<pg_connection> listener_;  // last: its thread uses the members above
 };
 
 }  // namespace

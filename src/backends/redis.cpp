@@ -4,12 +4,11 @@
 #include <atomic>
 #include <charconv>
 #include <mutex>
-#include <thread>
 
 #include <cachier/backends.hpp>
 #include <cachier/errors.hpp>
 
-#include "../log.hpp"
+#include "change_listener.hpp"
 #include "redis_client.hpp"
 #include "redis_scripts.hpp"
 #include "redis_url.hpp"
@@ -46,16 +45,13 @@ public:
         : options_(std::move(options)),
           pool_(make_pool(options_)),
           channel_(options_.prefix + ":changes"),
-          subscriber_([this] { listen_for_changes(); }) {}
-
-    ~redis_store() override {
-        stopping_ = true;
-        {
-            const std::lock_guard lock(subscriber_mutex_);
-            if (subscriber_connection_ != nullptr) subscriber_connection_->interrupt();
-        }
-        subscriber_.join();
-    }
+          listener_("redis change notifications",
+                    [this] {
+                        auto c = std::make_unique<connection>(options_);
+                        c->command({"SUBSCRIBE", channel_});
+                        return c;
+                    },
+                    [this](connection& c) { receive_changes(c); }) {}
 
     std::string_view kind() const noexcept override { return "redis"; }
     bool claims_expire() const noexcept override { return true; }
@@ -203,39 +199,12 @@ private:
         synced_at_.store(after.time_since_epoch().count(), std::memory_order_release);
     }
 
-    /// The subscriber thread: wakes this process's waiters when any process stores or releases.
-    void listen_for_changes() {
-        auto pause = std::chrono::milliseconds(50);
-        while (!stopping_) {
-            try {
-                auto owned = std::make_unique<connection>(options_);
-                connection* c = owned.get();
-                c->command({"SUBSCRIBE", channel_});
-                {
-                    // Owned under the mutex so that the destructor can interrupt it safely.
-                    const std::lock_guard lock(subscriber_mutex_);
-                    if (stopping_) return;
-                    subscriber_connection_ = std::move(owned);
-                }
-                pause = std::chrono::milliseconds(50);
-                while (!stopping_) {
-                    reply message = c->next_push(std::chrono::milliseconds(500));
-                    if (message && message->type == REDIS_REPLY_ARRAY && message->elements == 3 &&
-                        message->element[2]->type == REDIS_REPLY_STRING)
-                        notify_change(key_ref{{}, std::string_view(message->element[2]->str, message->element[2]->len)});
-                }
-            } catch (const backend_error& e) {
-                if (!stopping_ && pause == std::chrono::milliseconds(50))
-                    detail::log(log_level::warning, std::string("redis change notifications paused: ") + e.what());
-            }
-            {
-                const std::lock_guard lock(subscriber_mutex_);
-                subscriber_connection_.reset();
-            }
-            for (auto slept = std::chrono::milliseconds(0); slept < pause && !stopping_; slept += std::chrono::milliseconds(10))
-                std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            pause = std::min(pause * 2, std::chrono::milliseconds(1000));
-        }
+    /// Wakes this process's waiters when any process stores or releases.
+    void receive_changes(connection& c) {
+        reply message = c.next_push(std::chrono::milliseconds(500));
+        if (message && message->type == REDIS_REPLY_ARRAY && message->elements == 3 &&
+            message->element[2]->type == REDIS_REPLY_STRING)
+            notify_change(key_ref{{}, std::string_view(message->element[2]->str, message->element[2]->len)});
     }
 
     static constexpr std::chrono::nanoseconds clock_refresh = std::chrono::seconds(5);
@@ -246,10 +215,7 @@ private:
     std::mutex clock_mutex_;
     std::atomic<std::int64_t> offset_us_{0};
     std::atomic<steady::rep> synced_at_{0};
-    std::atomic<bool> stopping_{false};
-    std::mutex subscriber_mutex_;
-    std::unique_ptr<connection> subscriber_connection_;
-    std::thread subscriber_;
+    detail::change_listener<connection> listener_;  // last: its thread uses the members above
 };
 
 }  // namespace
