@@ -1,12 +1,15 @@
 #pragma once
 // Helpers shared by the tests: scratch directories, real child processes, captured log messages.
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <sys/types.h>
@@ -55,6 +58,26 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
 
 /// Nanoseconds since the Unix epoch: comparable between processes.
 std::int64_t wall_clock_ns();
+
+/// Calls `f(i)` (expecting `i * 7`) every 2 ms on another thread while `disrupt` runs (for example
+/// stopping and restarting a server); returns how many calls were made and how many were wrong.
+template <class F>
+std::pair<int, int> call_through(F& f, const std::function<void()>& disrupt) {
+    std::atomic<bool> done{false};
+    int calls = 0;
+    int wrong = 0;
+    std::thread caller([&] {
+        for (int i = 0; !done; i = (i + 1) % 20) {
+            if (f(i) != i * 7) ++wrong;
+            ++calls;
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+    });
+    disrupt();
+    done = true;
+    caller.join();
+    return {calls, wrong};
+}
 
 /// Collects log messages while alive, and restores the default callback afterwards.
 class log_capture {

@@ -110,23 +110,13 @@ TEST(RedisBackend, ServerRestartedMidRunLosesNoCall) {
             return x * 7;
         },
         o);
-    std::atomic<bool> done{false};
-    std::atomic<int> calls{0};
-    std::atomic<int> wrong{0};
-    auto caller = std::async(std::launch::async, [&] {
-        for (int i = 0; !done; i = (i + 1) % 20) {
-            if (f(i) != i * 7) ++wrong;
-            ++calls;
-            std::this_thread::sleep_for(2ms);
-        }
+    const auto [calls, wrong] = cachier::test::call_through(f, [&] {
+        std::this_thread::sleep_for(300ms);
+        server.stop();
+        std::this_thread::sleep_for(400ms);
+        server.start();  // empty: every value is computed again
+        std::this_thread::sleep_for(600ms);
     });
-    std::this_thread::sleep_for(300ms);
-    server.stop();
-    std::this_thread::sleep_for(400ms);
-    server.start();  // empty: every value is computed again
-    std::this_thread::sleep_for(600ms);
-    done = true;
-    caller.get();
     EXPECT_EQ(wrong, 0);
     EXPECT_GT(calls, 100);
     EXPECT_GT(f.metrics().backend_errors, 0U) << "the outage was not reported";

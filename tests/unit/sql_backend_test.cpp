@@ -138,23 +138,13 @@ TEST(PostgresBackend, StoppedAndRestartedMidRunLosesNoCall) {
     cachier::test::log_capture logs;
     postgres_server server;
     auto f = cachier::cachier("sql.restart", [](int x) { return x * 7; }, on(with_table(server.url(), unique_table())));
-    std::atomic<bool> done{false};
-    std::atomic<int> calls{0};
-    std::atomic<int> wrong{0};
-    auto caller = std::async(std::launch::async, [&] {
-        for (int i = 0; !done; i = (i + 1) % 20) {
-            if (f(i) != i * 7) ++wrong;
-            ++calls;
-            std::this_thread::sleep_for(2ms);
-        }
+    const auto [calls, wrong] = cachier::test::call_through(f, [&] {
+        std::this_thread::sleep_for(300ms);
+        server.stop();
+        std::this_thread::sleep_for(400ms);
+        server.start();  // the same data directory and port
+        std::this_thread::sleep_for(800ms);
     });
-    std::this_thread::sleep_for(300ms);
-    server.stop();
-    std::this_thread::sleep_for(400ms);
-    server.start();  // the same data directory and port
-    std::this_thread::sleep_for(800ms);
-    done = true;
-    caller.get();
     EXPECT_EQ(wrong, 0);
     EXPECT_GT(calls, 100);
     EXPECT_GT(f.metrics().backend_errors, 0U) << "the outage was not reported";
