@@ -401,8 +401,11 @@ public:
     void ReportRuns(const std::vector<Run>& runs) override {
         ConsoleReporter::ReportRuns(runs);
         for (const auto& run : runs) {
-            if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
-            const std::string name = run.benchmark_name();
+            if (run.error_occurred) continue;
+            // With --benchmark_repetitions the median stands for the benchmark; otherwise the one run.
+            const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+            if (run.run_type != Run::RT_Iteration && !median) continue;
+            const std::string name = median ? run.run_name.str() : run.benchmark_name();
             ns_per_op_[name] = run.GetAdjustedRealTime() * to_ns(run.time_unit);
             if (auto it = run.counters.find("items_per_second"); it != run.counters.end())
                 per_second_[name] = it->second.value;

@@ -3,7 +3,8 @@
 // database is on this machine). Waiters in other processes find changes by short polling.
 
 #include <atomic>
-#include <map>
+#include <utility>
+#include <vector>
 #include <mutex>
 
 #include <sqlite3.h>
@@ -47,17 +48,20 @@ public:
 
     [[nodiscard]] bool usable() const noexcept { return db_ != nullptr; }
 
-    /// A prepared statement, reset and ready for new bindings.
+    /// The prepared form of `sql`, reset and ready for bindings (every parameter is bound by the
+    /// caller). Statements are found by the address of their text, which lives as long as the
+    /// backend: a pointer comparison, not a string comparison, on every call.
     sqlite3_stmt* statement(const std::string& sql) {
-        auto it = statements_.find(sql);
-        if (it == statements_.end()) {
-            sqlite3_stmt* stmt = nullptr;
-            check(sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr), "prepare");
-            it = statements_.emplace(sql, stmt).first;
+        for (const auto& [text, stmt] : statements_) {
+            if (text == &sql) {
+                sqlite3_reset(stmt);
+                return stmt;
+            }
         }
-        sqlite3_reset(it->second);
-        sqlite3_clear_bindings(it->second);
-        return it->second;
+        sqlite3_stmt* stmt = nullptr;
+        check(sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr), "prepare");
+        statements_.emplace_back(&sql, stmt);
+        return stmt;
     }
 
     /// Steps a statement; true when it produced a row.
@@ -110,10 +114,12 @@ private:
             execute((std::string("INSERT INTO ") + versions_table + " VALUES ('" + table + "', " +
                      std::to_string(schema_version) + ") ON CONFLICT DO NOTHING")
                         .c_str());
-            sqlite3_stmt* s = statement(std::string("SELECT version FROM ") + versions_table + " WHERE table_name = ?");
+            const std::string select = std::string("SELECT version FROM ") + versions_table + " WHERE table_name = ?";
+            sqlite3_stmt* s = nullptr;
+            check(sqlite3_prepare_v2(db_, select.c_str(), -1, &s, nullptr), "prepare");
+            const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> finalize(s, sqlite3_finalize);
             bind_text(s, 1, table);
             const std::int64_t version = step(s) ? sqlite3_column_int64(s, 0) : 0;
-            sqlite3_reset(s);
             if (version > schema_version)
                 throw backend_error(where_ + ": table " + table + " has schema version " + std::to_string(version) +
                                     ", made by a newer cachier (this one knows version " +
@@ -134,7 +140,7 @@ private:
 
     sqlite3* db_ = nullptr;
     std::string where_;
-    std::map<std::string, sqlite3_stmt*> statements_;
+    std::vector<std::pair<const std::string*, sqlite3_stmt*>> statements_;
 };
 
 class sqlite_store final : public backend {
