@@ -32,7 +32,9 @@ namespace {
 namespace format = detail::file_format;
 
 [[noreturn]] void fail(const std::string& what, const std::string& path, int error) {
-    throw backend_error(what + " " + path + ": " + std::strerror(error));
+    char buffer[256];
+    // GNU strerror_r: thread-safe, returns the message (in buffer or a static string).
+    throw backend_error(what + " " + path + ": " + ::strerror_r(error, buffer, sizeof(buffer)));
 }
 
 /// Closes a descriptor when it goes out of scope.
