@@ -343,6 +343,20 @@ void BM_SqliteHit(benchmark::State& state) {
 }
 BENCHMARK(BM_SqliteHit)->Unit(benchmark::kMicrosecond);
 
+// Hits per second with 1 and 2 threads on one backend: its connection pool has no lock that
+// serializes the process's threads.
+void BM_SqliteHitThreads(benchmark::State& state) {
+    static std::optional<decltype(sql_cached_price(""))> shared;
+    if (state.thread_index() == 0) shared.emplace(sql_cached_price(sqlite_bench_url()));
+    std::size_t k = static_cast<std::size_t>(state.thread_index()) * (key_count / 2);
+    for (auto _ : state) {
+        benchmark::DoNotOptimize((*shared)(skus()[k % key_count], 3));
+        ++k;
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SqliteHitThreads)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
 void BM_SqliteMissAndStore(benchmark::State& state) {
     cachier::options o;
     o.backend = cachier::sql_backend(sqlite_bench_url());
@@ -452,6 +466,8 @@ public:
             true, "us");
         row("sqlite hit / raw prepared SELECT (<= 2x)", ns("BM_SqliteHit") / 1e3, ns("BM_SqliteRawSelect") / 1e3, 2.0,
             true, "us");
+        row("sqlite hits/s, 2 threads / 1 thread (no goal)", ps("BM_SqliteHitThreads/real_time/threads:2") / 1e3,
+            ps("BM_SqliteHitThreads/real_time/threads:1") / 1e3, 0, false, "k/s");
         row("sqlite miss + store / sqlite hit (no goal)", ns("BM_SqliteMissAndStore") / 1e3, ns("BM_SqliteHit") / 1e3,
             0, true, "us");
         row("postgres hit / raw libpq prepared SELECT (<= 1.3x)", ns("BM_PostgresHit") / 1e3,
