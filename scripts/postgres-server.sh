@@ -15,16 +15,12 @@ bin=/usr/lib/postgresql/15/bin
 as_owner() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=server-common.sh
+source "$(dirname "$0")/server-common.sh"
 
 case "$command" in
 run)
-    url=$("$0" start "$dir")
-    status=0
-    CACHIER_POSTGRES_URL=$url "$@" || status=$?
-    "$0" stop "$dir"
-    rm -rf "$dir"
-    exit $status
+    run_with_server "$0" CACHIER_POSTGRES_URL "$dir" "$@"
     ;;
 start)
     mkdir -p "$dir"
@@ -43,12 +39,8 @@ start)
             --no-instructions >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
     for attempt in 1 2 3 4 5 6 7 8; do
-        if [ "$attempt" = 1 ] && [ -f "$dir/port" ]; then
-            port=$(cat "$dir/port")  # a restart keeps its address
-        else
-            port=$((20000 + RANDOM % 40000))
-        fi
-        port_in_use "$port" && continue
+        port=$(pick_port "$attempt" "$dir/port")
+        [ -n "$port" ] || continue
         if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -o \
             "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
             start >/dev/null 2>&1; then

@@ -11,26 +11,18 @@ command=${1:?usage: redis-server.sh start|stop DIR [options]}
 dir=${2:?usage: redis-server.sh start|stop DIR [options]}
 shift 2
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=server-common.sh
+source "$(dirname "$0")/server-common.sh"
 
 case "$command" in
 run)
-    url=$("$0" start "$dir")
-    status=0
-    CACHIER_REDIS_URL=$url "$@" || status=$?
-    "$0" stop "$dir"
-    rm -rf "$dir"
-    exit $status
+    run_with_server "$0" CACHIER_REDIS_URL "$dir" "$@"
     ;;
 start)
     mkdir -p "$dir"
     for attempt in 1 2 3 4 5 6 7 8; do
-        if [ "$attempt" = 1 ] && [ -f "$dir/redis.port" ]; then
-            port=$(cat "$dir/redis.port")  # a restart keeps its address
-        else
-            port=$((20000 + RANDOM % 40000))
-        fi
-        port_in_use "$port" && continue
+        port=$(pick_port "$attempt" "$dir/redis.port")
+        [ -n "$port" ] || continue
         redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
             --dir "$dir" --logfile "$dir/redis.log" --daemonize no "$@" </dev/null >/dev/null 2>&1 &
         pid=$!

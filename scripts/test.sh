@@ -22,6 +22,6 @@ if [ $# -gt 0 ]; then
 fi
 
 # Sanitizers first (threads and processes), then the full Release suite, whose summary ends the log.
-run_preset asan -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres'
-run_preset tsan -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres'
+run_preset asan -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres|ThreadPool'
+run_preset tsan -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres|ThreadPool'
 run_preset default
