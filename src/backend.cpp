@@ -1,57 +1,185 @@
-// The non-virtual parts of cachier::backend: in-process change notification and defaults.
+// The non-virtual half of cachier::backend: typed failures, claims released after stores where the
+// storage cannot do both at once, change reports to the sinks, counted watches, and the default
+// implementations a small driver can rely on.
 
-#include <functional>
+#include <algorithm>
 
-#include "change_notifier.hpp"
+#include <cachier/backend.hpp>
+#include <cachier/errors.hpp>
 
 namespace cachier {
-namespace detail {
 
-change_notifier::stripe& change_notifier::stripe_for(const key_ref& ref) const noexcept {
-    // Only picks a stripe inside this process; never part of a stored key.
-    return stripes_[std::hash<std::string_view>{}(ref.key) % stripe_count];
-}
+backend::backend(std::string kind, backend_capabilities capabilities)
+    : kind_(std::move(kind)), capabilities_(capabilities) {}
 
-void change_notifier::notify(const key_ref& ref) noexcept {
-    stripe& s = stripe_for(ref);
-    {
-        const std::lock_guard lock(s.mutex);
-        s.generation.fetch_add(1, std::memory_order_acq_rel);
-    }
-    s.changed.notify_all();
-}
-
-std::uint64_t change_notifier::generation(const key_ref& ref) const noexcept {
-    return stripe_for(ref).generation.load(std::memory_order_acquire);
-}
-
-void change_notifier::wait(const key_ref& ref, std::uint64_t seen,
-                           std::chrono::steady_clock::time_point deadline) const {
-    stripe& s = stripe_for(ref);
-    std::unique_lock lock(s.mutex);
-    s.changed.wait_until(lock, deadline, [&] { return s.generation.load(std::memory_order_acquire) != seen; });
-}
-
-}  // namespace detail
-
-backend::backend() : notifier_(std::make_unique<detail::change_notifier>()) {}
 backend::~backend() = default;
 
-void backend::renew_claim(const key_ref&, const claim_token&, std::chrono::milliseconds) {}
-
-std::optional<std::uint64_t> backend::entry_count(std::string_view) { return std::nullopt; }
-
-std::optional<std::filesystem::path> backend::directory(std::string_view) const { return std::nullopt; }
-
-std::chrono::milliseconds backend::max_poll_interval() const noexcept { return std::chrono::milliseconds(1000); }
-
-void backend::notify_change(const key_ref& ref) noexcept { notifier_->notify(ref); }
-
-std::uint64_t backend::change_generation(const key_ref& ref) const noexcept { return notifier_->generation(ref); }
-
-void backend::wait_for_change(const key_ref& ref, std::uint64_t seen,
-                              std::chrono::steady_clock::time_point deadline) const {
-    notifier_->wait(ref, seen, deadline);
+// Every failure leaves as a backend_error naming the backend and the operation, whatever the
+// client library threw. `bytes`, when given, is the size of the value being written.
+template <class Operation>
+decltype(auto) backend::guarded(std::string_view doing, Operation&& operation, std::optional<std::size_t> bytes) {
+    try {
+        return operation();
+    } catch (const std::exception& e) {
+        std::string what = kind_ + " backend could not " + std::string(doing);
+        if (bytes) what += " of " + std::to_string(*bytes) + " bytes";
+        throw backend_error(what + ": " + e.what());
+    }
 }
+
+read_result backend::read(const key_ref& ref, std::chrono::nanoseconds max_age) {
+    return guarded("read an entry", [&] { return do_read(ref, max_age); });
+}
+
+read_result backend::read_or_claim(const key_ref& ref, const claim_request& request) {
+    return guarded("read or claim an entry", [&] { return do_read_or_claim(ref, request); });
+}
+
+bool backend::try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) {
+    return guarded("claim an entry", [&] { return do_try_claim(ref, token, lease); });
+}
+
+void backend::renew_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) {
+    guarded("renew a claim", [&] { do_renew_claim(ref, token, lease); });
+}
+
+void backend::release_claim(const key_ref& ref, const claim_token& token) {
+    guarded("release a claim", [&] { do_release_claim(ref, token); });
+    report_change({ref.function, ref.key, change_kind::claim_released});
+}
+
+void backend::store(const key_ref& ref, const store_request& request) {
+    guarded(
+        "store a value",
+        [&] {
+            do_store(ref, request);
+            if (request.release != nullptr && !capabilities_.store_releases_claim)
+                do_release_claim(ref, *request.release);
+        },
+        request.value.size());
+    report_change({ref.function, ref.key, change_kind::stored});
+}
+
+bool backend::remove(const key_ref& ref) {
+    const bool removed = guarded("remove an entry", [&] { return do_remove(ref); });
+    if (removed) report_change({ref.function, ref.key, change_kind::removed});
+    return removed;
+}
+
+void backend::clear(std::string_view function) {
+    guarded("clear a function's entries", [&] { do_clear(function); });
+    report_change({function, {}, change_kind::cleared});
+}
+
+void backend::clear_claims(std::string_view function) {
+    guarded("clear a function's claims", [&] { do_clear_claims(function); });
+    report_change({function, {}, change_kind::claim_released});
+}
+
+std::size_t backend::remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) {
+    const std::size_t removed = guarded("remove stale entries", [&] { return do_remove_older_than(function, max_age); });
+    if (removed > 0) report_change({function, {}, change_kind::removed});
+    return removed;
+}
+
+std::uint64_t backend::entry_count(std::string_view function) {
+    return guarded("count entries", [&] { return do_entry_count(function); });
+}
+
+void backend::list_functions(const visitor<function_info>& visit) {
+    guarded("list functions", [&] { do_list_functions(visit); });
+}
+
+void backend::list_entries(std::string_view function, const visitor<entry_info>& visit) {
+    guarded("list entries", [&] { do_list_entries(function, visit); });
+}
+
+std::optional<std::filesystem::path> backend::directory(std::string_view function) const {
+    return do_directory(function);
+}
+
+void backend::watch(std::string_view function) {
+    const std::lock_guard lock(watch_mutex_);
+    auto it = std::find_if(watched_.begin(), watched_.end(), [&](const auto& w) { return w.first == function; });
+    if (it != watched_.end()) {
+        ++it->second;
+        return;
+    }
+    guarded("watch a function", [&] { do_watch(function); });
+    watched_.emplace_back(std::string(function), 1);
+}
+
+void backend::unwatch(std::string_view function) {
+    const std::lock_guard lock(watch_mutex_);
+    auto it = std::find_if(watched_.begin(), watched_.end(), [&](const auto& w) { return w.first == function; });
+    if (it == watched_.end() || --it->second > 0) return;
+    watched_.erase(it);
+    try {
+        do_unwatch(function);
+    } catch (const std::exception&) {
+        // Hearing a few more changes than asked is harmless.
+    }
+}
+
+void backend::add_change_sink(std::shared_ptr<change_sink> sink) {
+    const std::unique_lock lock(sinks_mutex_);
+    sinks_.push_back(std::move(sink));
+}
+
+void backend::remove_change_sink(const change_sink* sink) {
+    const std::unique_lock lock(sinks_mutex_);
+    std::erase_if(sinks_, [&](const auto& s) { return s.get() == sink; });
+}
+
+void backend::report_change(const change_event& event) noexcept {
+    const std::shared_lock lock(sinks_mutex_);
+    for (const auto& sink : sinks_) sink->on_change(event);
+}
+
+read_result backend::do_read_or_claim(const key_ref& ref, const claim_request& request) {
+    read_result found = do_read(ref, request.max_age);
+    if (found.fresh(request.max_age) || found.claim == claim_state::live) return found;
+    if (!do_try_claim(ref, request.token, request.lease)) {
+        found.claim = claim_state::live;
+        return found;
+    }
+    // Another caller may have stored a value between the read and the claim.
+    read_result again = do_read(ref, request.max_age);
+    if (again.fresh(request.max_age)) {
+        do_release_claim(ref, request.token);
+        return again;
+    }
+    again.claimed = true;
+    again.claim = claim_state::none;
+    return again;
+}
+
+void backend::do_renew_claim(const key_ref&, const claim_token&, std::chrono::milliseconds) {}
+
+std::size_t backend::do_remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) {
+    std::vector<std::string> old;
+    do_list_entries(function, [&](const entry_info& e) {
+        if (e.has_value && e.age > max_age) old.push_back(e.key);
+        return true;
+    });
+    std::size_t removed = 0;
+    for (const auto& key : old) removed += do_remove(key_ref{function, key}) ? 1 : 0;
+    return removed;
+}
+
+std::uint64_t backend::do_entry_count(std::string_view function) {
+    std::uint64_t count = 0;
+    do_list_entries(function, [&](const entry_info& e) {
+        count += e.has_value ? 1 : 0;
+        return true;
+    });
+    return count;
+}
+
+std::optional<std::filesystem::path> backend::do_directory(std::string_view) const { return std::nullopt; }
+
+void backend::do_watch(std::string_view) {}
+
+void backend::do_unwatch(std::string_view) {}
 
 }  // namespace cachier

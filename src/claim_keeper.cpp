@@ -63,7 +63,7 @@ void claim_keeper::run() {
 
 kept_claim::kept_claim(const std::shared_ptr<backend>& owner, const key_ref& ref, const claim_token& token,
                        std::chrono::milliseconds lease) {
-    if (owner->claims_expire())
+    if (owner->capabilities().claims == claim_mechanism::lease)
         id_ = claim_keeper::instance().keep(owner, std::string(ref.function), std::string(ref.key), token, lease);
 }
 

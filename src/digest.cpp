@@ -68,4 +68,18 @@ hex_key digest_key(std::string_view prefix, std::string_view key_bytes) { return
 
 hex_key sha256_hex(std::string_view data) { return digest_parts({}, data); }
 
+std::string sha1_hex(std::string_view data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha1(), nullptr) != 1)
+        throw backend_error("SHA-1 computation failed");
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < length; ++i) {
+        out.push_back(digits[digest[i] >> 4]);
+        out.push_back(digits[digest[i] & 0x0f]);
+    }
+    return out;
+}
+
 }  // namespace cachier::detail

@@ -23,4 +23,7 @@ struct hex_key {
 /// SHA-256 of `data` as hex.
 [[nodiscard]] hex_key sha256_hex(std::string_view data);
 
+/// SHA-1 of `data` as 40 hex characters (how Redis names a cached script; not for security).
+[[nodiscard]] std::string sha1_hex(std::string_view data);
+
 }  // namespace cachier::detail

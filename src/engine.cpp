@@ -6,6 +6,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "change_hub.hpp"
 #include "claim_keeper.hpp"
 #include "digest.hpp"
 #include "function_state.hpp"
@@ -22,15 +23,34 @@ function_state::function_state(std::string name_, options own_)
     settings();  // validates the options and resolves the backend now, where errors are expected
 }
 
+function_state::~function_state() {
+    for (const auto& store : watching_) store->unwatch(name);
+}
+
 const resolved_settings& function_state::settings() {
-    const resolved_settings* current = current_.load(std::memory_order_acquire);
-    if (current != nullptr && current->global_version == global_params_version()) return *current;
+    const std::uint64_t version = global_params_version();
+    if (current_version_.load(std::memory_order_acquire) == version) return *current_.load(std::memory_order_acquire);
     const std::lock_guard lock(resolve_mutex_);
-    current = current_.load(std::memory_order_acquire);
-    if (current != nullptr && current->global_version == global_params_version()) return *current;
-    snapshots_.push_back(std::make_unique<const resolved_settings>(resolve_settings(own)));
-    current_.store(snapshots_.back().get(), std::memory_order_release);
-    return *snapshots_.back();
+    if (current_version_.load(std::memory_order_acquire) == version) return *current_.load(std::memory_order_acquire);
+    auto fresh = std::make_unique<resolved_settings>(resolve_settings(own));
+    const resolved_settings* chosen = nullptr;
+    for (const auto& kept : snapshots_)
+        if (kept->same_as(*fresh)) chosen = kept.get();
+    if (chosen == nullptr) {
+        snapshots_.push_back(std::move(fresh));
+        chosen = snapshots_.back().get();
+    }
+    current_.store(chosen, std::memory_order_release);
+    current_version_.store(version, std::memory_order_release);
+    return *chosen;
+}
+
+void function_state::watch(const std::shared_ptr<backend>& store) {
+    const std::lock_guard lock(watch_mutex_);
+    for (const auto& w : watching_)
+        if (w == store) return;
+    store->watch(name);
+    watching_.push_back(store);
 }
 
 namespace {
@@ -56,9 +76,9 @@ struct call_context {
     bool verbose;
 
     [[nodiscard]] backend& store() const { return *settings.backend; }
-    [[nodiscard]] bool metrics_on() const { return settings.enable_metrics; }
+    [[nodiscard]] const backend_capabilities& caps() const { return settings.backend->capabilities(); }
     void count(counter c) const {
-        if (metrics_on()) fn.metrics.add(c);
+        if (settings.enable_metrics) fn.metrics.add(c);
     }
 
     void say(std::string_view what) const {
@@ -67,10 +87,9 @@ struct call_context {
         log(log_level::debug, fn.name + " [" + shown.substr(0, 12) + "]: " + std::string(what));
     }
 
-    void backend_failed(std::string_view operation, const std::exception& e) const {
+    void backend_failed(const std::exception& e) const {
         count(counter::backend_errors);
-        log(log_level::warning, std::string(store().kind()) + " backend could not " + std::string(operation) +
-                                    " for " + fn.name + ": " + e.what());
+        log(log_level::warning, fn.name + ": " + e.what());
     }
 
     void release(const claim_token* held) const {
@@ -78,7 +97,7 @@ struct call_context {
         try {
             store().release_claim(ref, *held);
         } catch (const std::exception& e) {
-            backend_failed("release a claim", e);
+            backend_failed(e);
         }
     }
 
@@ -96,72 +115,53 @@ struct call_context {
                 renewal.reset();
                 say("the function threw: nothing stored");
                 release(held);
-                store().notify_change(ref);
                 throw;
             }
         }
         count(counter::recalculations);
-        bool keep = true;
+        const char* not_kept = nullptr;
         if (!value.bytes) {
-            keep = false;
             log(log_level::error, fn.name + ": the result cannot be encoded (" + value.encode_error +
                                       "); it is returned but not stored");
+            not_kept = "not encodable";
         } else if (value.is_none && !settings.allow_none) {
-            keep = false;
-            say("empty result and allow_none is off: not stored");
+            not_kept = "empty result and allow_none is off: not stored";
         } else if (value.bytes->size() > settings.entry_size_limit) {
-            keep = false;
             count(counter::size_limit_rejections);
-            say("result of " + std::to_string(value.bytes->size()) + " bytes is over entry_size_limit: not stored");
+            not_kept = "result is over entry_size_limit: not stored";
         }
-        if (keep) {
-            try {
-                store().store(ref, *value.bytes, held);
-                say("stored");
-            } catch (const std::exception& e) {
-                backend_failed("store a value", e);
-                release(held);
-            }
-        } else {
+        if (not_kept != nullptr) {
+            say(not_kept);
+            release(held);
+            return;
+        }
+        try {
+            store_request request;
+            request.value = *value.bytes;
+            request.release = held;
+            store().store(ref, request);
+            say("stored");
+        } catch (const std::exception& e) {
+            backend_failed(e);
             release(held);
         }
-        store().notify_change(ref);
     }
 };
 
-enum class lookup { fresh, stale, absent, failed };
-
-lookup look_up(const call_context& c, call_site& site, std::chrono::nanoseconds max_age) {
-    std::optional<stored_entry> entry;
-    try {
-        entry = c.store().load(c.ref);
-    } catch (const std::exception& e) {
-        c.backend_failed("read an entry", e);
-        return lookup::failed;
-    }
-    if (!entry) return lookup::absent;
-    if (!site.adopt(entry->value)) {
-        log(log_level::warning, c.fn.name + ": stored value cannot be decoded (corrupt, or the type changed); "
-                                            "recomputing it");
-        return lookup::absent;
-    }
-    const bool stale = max_age < std::chrono::nanoseconds(0) || entry->age > max_age;
-    return stale ? lookup::stale : lookup::fresh;
-}
-
-void schedule_refresh(const call_context& c, std::function<computed_value()> job) {
+void schedule_refresh(const call_context& c, std::function<computed_value()> job, std::optional<claim_token> held) {
     function_state& fn = c.fn;
     std::string key(c.ref.key);
     {
         const std::lock_guard lock(fn.refresh_mutex);
         if (!fn.refreshing.insert(key).second) {
             c.say("a background refresh is already queued");
+            if (held) c.release(&*held);
             return;
         }
     }
     c.say("stale: returning the stored value and refreshing in the background");
     thread_pool::instance().submit([self = fn.shared_from_this(), settings = &c.settings, key = std::move(key),
-                                    job = std::move(job), verbose = c.verbose] {
+                                    job = std::move(job), held = std::move(held), verbose = c.verbose]() mutable {
         const call_context bg{*self, *settings, key_ref{self->name, key}, verbose};
         struct unmark {
             function_state& fn;
@@ -171,20 +171,21 @@ void schedule_refresh(const call_context& c, std::function<computed_value()> job
                 fn.refreshing.erase(key);
             }
         } done{*self, key};
-        const claim_token token = new_claim_token();
-        bool claimed = false;
-        try {
-            claimed = bg.store().try_claim(bg.ref, token, settings->claim_lease);
-        } catch (const std::exception& e) {
-            bg.backend_failed("claim an entry", e);
-            return;
-        }
-        if (!claimed) {
-            bg.say("another caller is already refreshing");
-            return;
+        if (!held) {
+            claim_token token = new_claim_token();
+            try {
+                if (!bg.store().try_claim(bg.ref, token, settings->claim_lease)) {
+                    bg.say("another caller is already refreshing");
+                    return;
+                }
+            } catch (const std::exception& e) {
+                bg.backend_failed(e);
+                return;
+            }
+            held = std::move(token);
         }
         bg.count(counter::background_refreshes);
-        bg.compute_and_store(job, &token);
+        bg.compute_and_store(job, &*held);
     });
 }
 
@@ -214,84 +215,150 @@ void overwrite(const call_context& c, call_site& site) {
     try {
         claimed = c.store().try_claim(c.ref, token, c.settings.claim_lease);
     } catch (const std::exception& e) {
-        c.backend_failed("claim an entry", e);
+        c.backend_failed(e);
     }
     c.compute_and_store([&] { return site.compute(); }, claimed ? &token : nullptr);
 }
 
-/// Finds a usable value or computes one, waiting for another caller's computation when there is one.
-void serve(const call_context& c, call_site& site, std::chrono::nanoseconds max_age) {
-    backend& store = c.store();
-    const auto timeout = c.settings.wait_for_calc_timeout;
-    const auto deadline = timeout > std::chrono::nanoseconds(0) ? steady::now() + timeout : steady::time_point::max();
-    auto slice = std::chrono::milliseconds(1);
-    bool first_look = true;
-    bool waited = false;
-    for (;;) {
-        const std::uint64_t generation = store.change_generation(c.ref);
-        const lookup found = look_up(c, site, max_age);
-        if (found == lookup::failed) {
-            c.compute_and_store([&] { return site.compute(); }, nullptr);
-            return;
-        }
-        if (first_look) {
-            c.count(found == lookup::fresh ? counter::hits : found == lookup::stale ? counter::stale_hits : counter::misses);
-        } else if (found == lookup::fresh) {
-            c.count(counter::hits);
-        }
-        if (found == lookup::fresh) {
-            c.say(waited ? "value arrived while waiting" : "fresh hit");
-            return;
-        }
-        if (found == lookup::stale && c.settings.next_time) {
-            if (auto job = site.detach()) {
-                schedule_refresh(c, std::move(job));
-                return;
-            }
-        }
-        first_look = false;
+/// One cached call as explicit steps: look at the entry (reading it, or reading and claiming it in
+/// one operation), then serve it, compute it under a claim, or wait for another caller's claim and
+/// look again. Each step returns the next, so the same steps can be driven by other means (a
+/// continuation instead of a blocked thread) without changing them.
+class call_run {
+public:
+    enum class step { look, wait, compute_claimed, compute_unclaimed, done };
 
-        const claim_token token = new_claim_token();
-        bool claimed = false;
-        try {
-            claimed = store.try_claim(c.ref, token, c.settings.claim_lease);
-        } catch (const std::exception& e) {
-            c.backend_failed("claim an entry", e);
-            c.compute_and_store([&] { return site.compute(); }, nullptr);
-            return;
-        }
-        if (claimed) {
-            // Another caller may have stored the value between our look and our claim.
-            if (look_up(c, site, max_age) == lookup::fresh) {
-                c.release(&token);
-                c.say("value stored by another caller just before our claim");
-                return;
-            }
-            c.say(found == lookup::stale ? "stale: recomputing" : "miss: computing");
-            c.compute_and_store([&] { return site.compute(); }, &token);
-            return;
-        }
-        if (steady::now() >= deadline) {
-            c.count(counter::wait_timeouts);
-            c.say("waited past wait_for_calc_timeout: computing here");
-            c.compute_and_store([&] { return site.compute(); }, nullptr);
-            return;
-        }
-        if (!waited) {
-            waited = true;
-            c.count(counter::waits);
-            c.say("another caller is computing: waiting");
-        }
-        store.wait_for_change(c.ref, generation, std::min(deadline, steady::now() + slice));
-        slice = std::min(slice * 2, store.max_poll_interval());
+    call_run(const call_context& c, call_site& site, std::chrono::nanoseconds max_age)
+        : c_(c), site_(site), max_age_(max_age), claim_next_(c.caps().claim_on_read),
+          poll_(c.caps().min_poll_interval) {
+        const auto timeout = c.settings.wait_for_calc_timeout;
+        deadline_ = timeout > std::chrono::nanoseconds(0) ? steady::now() + timeout : steady::time_point::max();
     }
-}
+
+    void run() {
+        step next = step::look;
+        while (next != step::done) {
+            switch (next) {
+                case step::look: next = look(); break;
+                case step::wait: next = wait(); break;
+                case step::compute_claimed: next = compute(&*token_); break;
+                case step::compute_unclaimed: next = compute(nullptr); break;
+                case step::done: break;
+            }
+        }
+    }
+
+private:
+    const claim_token& token() {
+        if (!token_) token_ = new_claim_token();
+        return *token_;
+    }
+
+    /// Reads the entry (and claims it when that is the plan), then decides what comes next.
+    step look() {
+        generation_ = c_.settings.hub->generation(c_.ref);
+        read_result found;
+        try {
+            if (force_claim_) {
+                found.claimed = c_.store().try_claim(c_.ref, token(), c_.settings.claim_lease);
+                found.claim = found.claimed ? claim_state::none : claim_state::live;
+            } else if (claim_next_) {
+                found = c_.store().read_or_claim(c_.ref, {token(), c_.settings.claim_lease, max_age_});
+            } else {
+                found = c_.store().read(c_.ref, max_age_);
+            }
+        } catch (const std::exception& e) {
+            c_.backend_failed(e);
+            return step::compute_unclaimed;
+        }
+        bool usable = false;
+        if (found.entry && !force_claim_) {
+            usable = site_.adopt(found.entry->value);
+            if (!usable) {
+                log(log_level::warning, c_.fn.name + ": stored value cannot be decoded (corrupt, or the type "
+                                                     "changed); recomputing it");
+                if (!found.claimed) {
+                    force_claim_ = true;  // read_or_claim never claims over a fresh entry
+                    return step::look;
+                }
+            }
+        }
+        const bool fresh = usable && found.fresh(max_age_);
+        const bool stale = usable && !fresh;
+        if (first_look_) {
+            first_look_ = false;
+            c_.count(fresh ? counter::hits : stale ? counter::stale_hits : counter::misses);
+        } else if (fresh) {
+            c_.count(counter::hits);
+        }
+        if (fresh) {
+            c_.say(waited_ ? "value arrived while waiting" : "fresh hit");
+            return step::done;
+        }
+        if (stale && c_.settings.next_time) {
+            if (auto job = site_.detach()) {
+                schedule_refresh(c_, std::move(job), found.claimed ? std::move(token_) : std::nullopt);
+                return step::done;
+            }
+        }
+        if (found.claimed) {
+            c_.say(stale ? "stale: recomputing" : "miss: computing");
+            return step::compute_claimed;
+        }
+        if (found.claim == claim_state::live || claim_next_) return step::wait;
+        claim_next_ = true;  // nobody computes it: claim it on the next look
+        return step::look;
+    }
+
+    /// Another caller computes the entry: sleep until it changes (or a poll interval passes), or
+    /// compute without a claim once wait_for_calc_timeout has passed.
+    step wait() {
+        if (steady::now() >= deadline_) {
+            c_.count(counter::wait_timeouts);
+            c_.say("waited past wait_for_calc_timeout: computing here");
+            return step::compute_unclaimed;
+        }
+        if (!waited_) {
+            waited_ = true;
+            c_.count(counter::waits);
+            c_.say("another caller is computing: waiting");
+            try {
+                c_.fn.watch(c_.settings.backend);  // hear other processes' stores from now on
+            } catch (const std::exception& e) {
+                c_.backend_failed(e);
+            }
+        }
+        c_.settings.hub->wait(c_.ref, generation_, std::min(deadline_, steady::now() + poll_));
+        poll_ = std::min(poll_ * 2, c_.caps().max_poll_interval);
+        // A waiter reads (one request per look) while the claim lives; it claims when it is gone.
+        claim_next_ = false;
+        force_claim_ = false;
+        return step::look;
+    }
+
+    step compute(const claim_token* held) {
+        c_.compute_and_store([this] { return site_.compute(); }, held);
+        return step::done;
+    }
+
+    const call_context& c_;
+    call_site& site_;
+    const std::chrono::nanoseconds max_age_;
+    bool claim_next_;
+    bool force_claim_ = false;
+    bool first_look_ = true;
+    bool waited_ = false;
+    std::optional<claim_token> token_;
+    std::uint64_t generation_ = 0;
+    std::chrono::milliseconds poll_;
+    steady::time_point deadline_;
+};
 
 /// The key of one entry in the form its backend wants: a digest, or the encoded arguments.
 class entry_key {
 public:
     entry_key(const function_state& fn, const backend& store, std::string_view key_bytes)
-        : function_(fn.name), raw_(key_bytes), digested_(store.digest_keys()) {
+        : function_(fn.name), raw_(key_bytes), digested_(store.capabilities().digest_keys) {
         if (digested_) digest_ = digest_key(fn.key_prefix, key_bytes);
     }
     [[nodiscard]] key_ref ref() const noexcept { return {function_, digested_ ? digest_.view() : raw_}; }
@@ -340,15 +407,15 @@ void run_call(function_state& fn, const call_options& call, std::string_view key
     }
     auto max_age = settings.stale_after;
     if (call.max_age) max_age = std::min(max_age, call.max_age->get());
-    serve(c, site, max_age);
+    call_run(c, site, max_age).run();
 }
 
 void precache(function_state& fn, std::string_view key_bytes, std::string value_bytes) {
     const resolved_settings& settings = fn.settings();
     const entry_key key(fn, *settings.backend, key_bytes);
-    const key_ref ref = key.ref();
-    settings.backend->store(ref, value_bytes, nullptr);
-    settings.backend->notify_change(ref);
+    store_request request;
+    request.value = value_bytes;
+    settings.backend->store(key.ref(), request);
 }
 
 void clear_cache(function_state& fn) { fn.settings().backend->clear(fn.name); }

@@ -20,9 +20,18 @@ class function_state : public std::enable_shared_from_this<function_state> {
 public:
     function_state(std::string name, options own);
 
-    /// The settings in force now. Lock-free unless the global parameters changed since the last call;
-    /// earlier snapshots stay alive with the function, so a reference stays valid for a whole call.
+    ~function_state();
+    function_state(const function_state&) = delete;
+    function_state& operator=(const function_state&) = delete;
+
+    /// The settings in force now. Lock-free unless the global parameters changed since the last call.
+    /// A snapshot stays alive with the function, so a reference stays valid for a whole call (and
+    /// for background work, which holds the function); equal snapshots are shared, so changing the
+    /// global parameters back and forth keeps one snapshot per distinct setting.
     const resolved_settings& settings();
+
+    /// Asks `store` to report other processes' changes to this function from now on (once per backend).
+    void watch(const std::shared_ptr<backend>& store);
 
     const std::string name;
     const std::string key_prefix;
@@ -35,9 +44,14 @@ public:
     std::atomic<std::int64_t> last_cleanup{0};  // steady_clock ticks of the last scheduled cleanup
 
 private:
+    // The version is published after the pointer, so a reader that sees the current version sees a
+    // snapshot at least that new.
     std::atomic<const resolved_settings*> current_{nullptr};
+    std::atomic<std::uint64_t> current_version_{0};
     std::mutex resolve_mutex_;
-    std::vector<std::unique_ptr<const resolved_settings>> snapshots_;
+    std::vector<std::unique_ptr<resolved_settings>> snapshots_;
+    std::mutex watch_mutex_;
+    std::vector<std::shared_ptr<backend>> watching_;
 };
 
 }  // namespace cachier::detail

@@ -5,6 +5,7 @@
 
 #include <cachier/backends.hpp>
 
+#include "change_hub.hpp"
 #include "settings.hpp"
 
 namespace cachier {
@@ -79,7 +80,6 @@ resolved_settings resolve_settings(const options& own) {
     const std::lock_guard lock(g.mutex);
     const options& p = g.params;
     resolved_settings r;
-    r.global_version = g.version.load(std::memory_order_relaxed);
     if (own.backend) r.backend = own.backend;
     else if (own.cache_dir) r.backend = shared_file_backend(*own.cache_dir);
     else r.backend = global_backend_locked(g);
@@ -94,7 +94,16 @@ resolved_settings resolve_settings(const options& own) {
     r.metrics_sampling_rate = own.metrics_sampling_rate.value_or(*p.metrics_sampling_rate);
     r.verbose = own.verbose.value_or(*p.verbose);
     r.claim_lease = std::chrono::ceil<std::chrono::milliseconds>(own.claim_lease.value_or(*p.claim_lease).get());
+    r.hub = change_hub::of(*r.backend);
     return r;
+}
+
+bool resolved_settings::same_as(const resolved_settings& o) const noexcept {
+    return backend == o.backend && stale_after == o.stale_after && next_time == o.next_time &&
+           wait_for_calc_timeout == o.wait_for_calc_timeout && allow_none == o.allow_none &&
+           cleanup_stale == o.cleanup_stale && cleanup_interval == o.cleanup_interval &&
+           entry_size_limit == o.entry_size_limit && enable_metrics == o.enable_metrics &&
+           metrics_sampling_rate == o.metrics_sampling_rate && verbose == o.verbose && claim_lease == o.claim_lease;
 }
 
 }  // namespace detail

@@ -9,10 +9,12 @@
 
 namespace cachier::detail {
 
+class change_hub;
+
 /// A function's options with every unset field taken from the global parameters.
 struct resolved_settings {
-    std::uint64_t global_version = 0;
     std::shared_ptr<cachier::backend> backend;
+    std::shared_ptr<change_hub> hub;  // wakes this process's waiters on the backend's changes
     std::chrono::nanoseconds stale_after{};
     bool next_time = false;
     std::chrono::nanoseconds wait_for_calc_timeout{};
@@ -24,6 +26,9 @@ struct resolved_settings {
     double metrics_sampling_rate = 1.0;
     bool verbose = false;
     std::chrono::milliseconds claim_lease{};
+
+    /// Equal settings (the version aside): a function keeps one snapshot per distinct setting.
+    [[nodiscard]] bool same_as(const resolved_settings& other) const noexcept;
 };
 
 /// Advances on every set_global_params/reset_global_params.

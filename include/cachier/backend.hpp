@@ -1,113 +1,313 @@
 #pragma once
 /// @file backend.hpp
-/// @brief The interface every storage backend implements. A backend stores bytes: it knows
-/// nothing of types, staleness policy or metrics. Implement it to add a backend of your own.
+/// @brief The storage driver interface (version 2). A backend stores bytes: it knows nothing of
+/// types, staleness policy or metrics. Implement it to add a backend of your own.
+///
+/// The public member functions are non-virtual: they do what every backend must do the same way
+/// (turn client failures into cachier::backend_error, release a claim after a store where the storage
+/// cannot do both at once, tell the process's waiters of each change) around protected virtual
+/// `do_*` functions that a driver implements with I/O only. See "Writing a backend" in the README.
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cachier {
-
-namespace detail {
-class change_notifier;
-}
 
 /// Names one entry: the cached function's name and the entry's key.
 struct key_ref {
     std::string_view function;  ///< the name given to cachier::cachier
     /// 64 lowercase hex characters (SHA-256 of the name and the encoded arguments), or, for a
-    /// backend whose digest_keys() is false, the encoded arguments themselves (any bytes).
+    /// backend whose capabilities say `digest_keys = false`, the encoded arguments themselves.
     std::string_view key;
-};
-
-/// A stored value as a backend returns it.
-struct stored_entry {
-    std::string value;              ///< the encoded value
-    std::chrono::nanoseconds age{}; ///< how long ago it was stored, by the backend's own clock
 };
 
 /// An opaque, process-unique identifier of one claim ("being calculated" mark).
 using claim_token = std::string;
 
-/// Storage for cached values and claims. All member functions may be called from many threads at
-/// once. Failures are reported by throwing cachier::backend_error.
+/// The claim on an entry as one read saw it.
+enum class claim_state : std::uint8_t {
+    none,     ///< nobody computes the entry
+    live,     ///< another caller computes it and its claim still counts
+    expired,  ///< a claim exists but its lease ran out (its owner died or hangs)
+};
+
+/// How claims end when their owner dies.
+enum class claim_mechanism : std::uint8_t {
+    lease,  ///< a claim counts until its lease runs out; the engine renews it while computing
+    lock,   ///< a claim is a lock the operating system releases when its owner dies (flock)
+};
+
+/// What a storage can do, stated once by each driver.
+struct backend_capabilities {
+    /// Keys are portable digests; false for in-process storage, which receives the encoded
+    /// arguments themselves and saves the digest.
+    bool digest_keys = true;
+    /// Whether other processes can reach the same storage.
+    bool shared_between_processes = true;
+    /// How a dead owner's claim ends.
+    claim_mechanism claims = claim_mechanism::lease;
+    /// read_or_claim is one storage operation (one round trip), so the engine reads and claims
+    /// together; otherwise it reads first and claims only when it must.
+    bool claim_on_read = false;
+    /// do_store releases the claim it is given in the same operation; otherwise the base releases it.
+    bool store_releases_claim = false;
+    /// The storage tells this process of changes made elsewhere (pub/sub, NOTIFY, in-process).
+    bool pushes_changes = false;
+    /// The storage drops expired entries by itself (a per-entry expiry is always honoured on read).
+    bool native_expiry = false;
+    /// Counting one function's entries costs one cheap request.
+    bool cheap_entry_count = false;
+    /// Listing entries reads their metadata only, not their values.
+    bool cheap_listing = false;
+    /// Entries record when they were last read (entry_info::since_last_use).
+    bool records_last_use = false;
+    /// The first and the longest interval a waiter sleeps before looking at the storage again when
+    /// no change was reported (a waiter backs off from the first to the longest).
+    std::chrono::milliseconds min_poll_interval{1};
+    std::chrono::milliseconds max_poll_interval{1000};  ///< see min_poll_interval
+};
+
+/// A stored value as a backend returns it.
+struct stored_entry {
+    std::string value;              ///< the encoded value
+    std::chrono::nanoseconds age{}; ///< how long ago it was stored, by the storage's own clock
+};
+
+/// What a read found.
+struct read_result {
+    /// The entry, if one is stored and not past its per-entry expiry.
+    std::optional<stored_entry> entry;
+    /// The entry's claim. Only reported when the entry is missing or older than the read's max_age
+    /// (a fresh entry needs no claim, and a cheap hit does not look); `none` otherwise.
+    claim_state claim = claim_state::none;
+    /// read_or_claim only: the caller's token holds the claim now.
+    bool claimed = false;
+
+    /// True when the entry exists and is no older than `max_age` (negative: nothing is fresh).
+    [[nodiscard]] bool fresh(std::chrono::nanoseconds max_age) const noexcept {
+        return entry.has_value() && max_age >= std::chrono::nanoseconds::zero() && entry->age <= max_age;
+    }
+};
+
+/// A claim to take when an entry is missing or stale.
+struct claim_request {
+    const claim_token& token;         ///< the caller's token
+    std::chrono::milliseconds lease;  ///< how long the claim outlives a dead owner
+    std::chrono::nanoseconds max_age; ///< entries older than this are stale (negative: all are)
+};
+
+/// A value to store.
+struct store_request {
+    std::string_view value;  ///< the encoded value
+    /// How old the value already is: a copy between backends keeps its age. Zero for a new value.
+    std::chrono::nanoseconds age{0};
+    /// The entry disappears this long after the store (per-entry expiry); empty: never.
+    std::optional<std::chrono::nanoseconds> expires_after;
+    /// A claim of the caller's to release in the same operation; null: none.
+    const claim_token* release = nullptr;
+};
+
+/// One entry as a listing reports it.
+struct entry_info {
+    std::string key;                     ///< as in key_ref::key
+    bool has_value = false;              ///< false: only a claim is stored
+    std::uint64_t size = 0;              ///< bytes of the encoded value
+    std::chrono::nanoseconds age{};      ///< since it was stored
+    claim_state claim = claim_state::none;
+    /// Since the entry was last read, where the storage records it.
+    std::optional<std::chrono::nanoseconds> since_last_use;
+};
+
+/// One function as a listing reports it.
+struct function_info {
+    std::string name;           ///< the name given to cachier::cachier
+    std::uint64_t entries = 0;  ///< entries with a value
+    std::uint64_t bytes = 0;    ///< their encoded size
+    std::optional<std::chrono::nanoseconds> oldest;  ///< age of the oldest entry
+    std::optional<std::chrono::nanoseconds> newest;  ///< age of the newest entry
+};
+
+/// Receives listed items one at a time; returns false to stop the listing.
+template <class Item>
+using visitor = std::function<bool(const Item&)>;
+
+/// What happened to entries.
+enum class change_kind : std::uint8_t {
+    stored,          ///< a value was stored
+    removed,         ///< values were removed (one entry, or stale ones)
+    cleared,         ///< every value of the function was removed
+    claim_released,  ///< a claim ended without a value (the computation failed or was cleared)
+};
+
+/// One change of a backend's storage, made by this process or (where the storage tells) another.
+struct change_event {
+    std::string_view function;  ///< the function whose entries changed
+    std::string_view key;       ///< the entry; empty: any or all of the function's entries
+    change_kind kind;           ///< what happened
+};
+
+/// Receives a backend's change events (the engine's waiters, a composite backend's own sinks).
+class change_sink {
+public:
+    virtual ~change_sink() = default;
+    /// Called for each change; must not throw and must not call back into the reporting backend.
+    virtual void on_change(const change_event& event) noexcept = 0;
+};
+
+/// Storage for cached values and claims. Every member function may be called from many threads
+/// at once. Failures throw cachier::backend_error.
 ///
-/// A claim says "this caller is computing this key". try_claim must be atomic across every process
-/// and machine sharing the storage (a conditional insert, SET NX, findAndModify, an exclusive
-/// file lock). A claim whose owner dies must stop counting after at most the lease.
+/// A claim says "this caller is computing this key". Taking one must be atomic across every
+/// process and machine sharing the storage (a conditional insert, SET NX, findAndModify, an
+/// exclusive file lock). A claim whose owner dies must stop counting after at most the lease.
 class backend {
 public:
-    backend();
     virtual ~backend();
     backend(const backend&) = delete;
     backend& operator=(const backend&) = delete;
 
-    /// A short name of the backend kind ("memory", "file", ...).
-    [[nodiscard]] virtual std::string_view kind() const noexcept = 0;
+    /// A short name of the backend kind ("memory", "file", "redis", ...).
+    [[nodiscard]] std::string_view kind() const noexcept { return kind_; }
 
-    /// Reads one entry; empty when there is none (or it is unreadable, which the backend reports).
-    virtual std::optional<stored_entry> load(const key_ref& ref) = 0;
+    /// What this storage can do.
+    [[nodiscard]] const backend_capabilities& capabilities() const noexcept { return capabilities_; }
 
-    /// Stores a value, replacing any previous one. When `held` is given, the caller's claim on the
-    /// key is released in the same operation where the storage allows it.
-    virtual void store(const key_ref& ref, std::string_view value, const claim_token* held) = 0;
+    /// Reads one entry and, when it is missing or older than `max_age`, the state of its claim.
+    [[nodiscard]] read_result read(const key_ref& ref, std::chrono::nanoseconds max_age);
 
-    /// Claims the key for computation; true when this token now holds the claim, false when a live
-    /// claim of another owner exists. `lease` bounds how long the claim outlives a dead owner.
-    virtual bool try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) = 0;
+    /// Reads one entry and, when it is missing or stale and nobody else holds a live claim, claims
+    /// it for `request.token` in the same operation. Never claims a fresh entry.
+    [[nodiscard]] read_result read_or_claim(const key_ref& ref, const claim_request& request);
 
-    /// Extends a held claim by `lease`. Called periodically while a computation runs, when
-    /// claims_expire() is true.
-    virtual void renew_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease);
+    /// Claims the key whatever its value; true when `token` holds the claim now, false when
+    /// another owner's live claim exists.
+    [[nodiscard]] bool try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease);
+
+    /// Extends a held claim by `lease` (called periodically while a computation runs, for leases).
+    void renew_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease);
 
     /// Releases a claim held by `token`; does nothing when the token no longer holds it.
-    virtual void release_claim(const key_ref& ref, const claim_token& token) = 0;
+    void release_claim(const key_ref& ref, const claim_token& token);
 
-    /// True when keys must be portable digests because the storage outlives or leaves the process.
-    /// An in-process backend returns false and receives the encoded arguments, saving the digest.
-    [[nodiscard]] virtual bool digest_keys() const noexcept { return true; }
+    /// Stores a value, replacing any previous one, and releases `request.release` if given.
+    void store(const key_ref& ref, const store_request& request);
 
-    /// True when claims end by lease expiry and so must be renewed while a computation runs.
-    [[nodiscard]] virtual bool claims_expire() const noexcept { return false; }
+    /// Removes one entry's value (a live claim on it stays); true when there was one.
+    bool remove(const key_ref& ref);
 
-    /// Removes every entry of one function.
-    virtual void clear(std::string_view function) = 0;
+    /// Removes every value of one function (live claims stay).
+    void clear(std::string_view function);
 
     /// Removes every claim of one function.
-    virtual void clear_claims(std::string_view function) = 0;
+    void clear_claims(std::string_view function);
 
-    /// Removes the entries of one function older than `max_age`; returns how many were removed.
-    virtual std::size_t remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) = 0;
+    /// Removes the values of one function older than `max_age`; returns how many were removed.
+    std::size_t remove_older_than(std::string_view function, std::chrono::nanoseconds max_age);
 
-    /// The number of entries of one function, where that is cheap to learn; empty otherwise.
-    virtual std::optional<std::uint64_t> entry_count(std::string_view function);
+    /// The number of values of one function (listing them where the storage cannot count cheaply).
+    [[nodiscard]] std::uint64_t entry_count(std::string_view function);
+
+    /// Calls `visit` for each function that has entries, one at a time, until it returns false.
+    void list_functions(const visitor<function_info>& visit);
+
+    /// Calls `visit` for each entry of `function`, one at a time, until it returns false.
+    void list_entries(std::string_view function, const visitor<entry_info>& visit);
 
     /// The directory holding one function's entries (file backend); empty for other backends.
-    [[nodiscard]] virtual std::optional<std::filesystem::path> directory(std::string_view function) const;
+    [[nodiscard]] std::optional<std::filesystem::path> directory(std::string_view function) const;
 
-    /// How long a waiter may sleep before it looks at the storage again when no notification came.
-    /// Backends that learn of every change (in-process storage, server push) return a long interval.
-    [[nodiscard]] virtual std::chrono::milliseconds max_poll_interval() const noexcept;
+    /// Asks to hear of other processes' changes to `function` (counted: one unwatch per watch).
+    /// Storage that pushes changes subscribes to the function's changes only while it is watched.
+    void watch(std::string_view function);
 
-    /// Wakes the threads of this process waiting on `ref`. The engine calls it after its own writes;
-    /// a backend calls it when it learns of a change made elsewhere.
-    void notify_change(const key_ref& ref) noexcept;
+    /// Ends one watch of `function`.
+    void unwatch(std::string_view function);
 
-    /// A counter that notify_change advances; read it before load() and pass it to wait_for_change.
-    [[nodiscard]] std::uint64_t change_generation(const key_ref& ref) const noexcept;
+    /// Sends this backend's change events to `sink` from now on (kept alive by the backend).
+    void add_change_sink(std::shared_ptr<change_sink> sink);
 
-    /// Blocks until notify_change(ref) is called after `seen` was read, or until `deadline`.
-    void wait_for_change(const key_ref& ref, std::uint64_t seen,
-                         std::chrono::steady_clock::time_point deadline) const;
+    /// Stops sending change events to `sink`.
+    void remove_change_sink(const change_sink* sink);
+
+protected:
+    /// @param kind a short name of the backend kind
+    /// @param capabilities what the storage can do
+    backend(std::string kind, backend_capabilities capabilities);
+
+    /// Tells the change sinks of a change. Drivers call it for changes they learn of from the
+    /// storage (made by other processes); the base already reports this process's own changes.
+    void report_change(const change_event& event) noexcept;
+
+    /// Reads one entry; the claim state is needed only when the entry is missing or stale.
+    virtual read_result do_read(const key_ref& ref, std::chrono::nanoseconds max_age) = 0;
+
+    /// read_or_claim in one storage operation. The default reads, claims when it must and can,
+    /// then reads again so that a value stored between the two is not claimed over.
+    virtual read_result do_read_or_claim(const key_ref& ref, const claim_request& request);
+
+    /// Takes the claim unless another owner's live claim exists.
+    virtual bool do_try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) = 0;
+
+    /// Extends a held claim; the default does nothing (claims by lock need no renewal).
+    virtual void do_renew_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease);
+
+    /// Releases the claim if `token` holds it.
+    virtual void do_release_claim(const key_ref& ref, const claim_token& token) = 0;
+
+    /// Stores a value (and releases request.release, when capabilities say store_releases_claim).
+    virtual void do_store(const key_ref& ref, const store_request& request) = 0;
+
+    /// Removes one value; true when there was one.
+    virtual bool do_remove(const key_ref& ref) = 0;
+
+    /// Removes every value of one function.
+    virtual void do_clear(std::string_view function) = 0;
+
+    /// Removes every claim of one function.
+    virtual void do_clear_claims(std::string_view function) = 0;
+
+    /// Removes old values of one function; the default lists the entries and removes the old ones.
+    virtual std::size_t do_remove_older_than(std::string_view function, std::chrono::nanoseconds max_age);
+
+    /// Counts one function's values; the default lists them.
+    virtual std::uint64_t do_entry_count(std::string_view function);
+
+    /// Lists functions with entries.
+    virtual void do_list_functions(const visitor<function_info>& visit) = 0;
+
+    /// Lists one function's entries.
+    virtual void do_list_entries(std::string_view function, const visitor<entry_info>& visit) = 0;
+
+    /// The directory of one function; the default has none.
+    [[nodiscard]] virtual std::optional<std::filesystem::path> do_directory(std::string_view function) const;
+
+    /// Starts hearing of changes to `function` made elsewhere; the default does nothing.
+    virtual void do_watch(std::string_view function);
+
+    /// Stops hearing of changes to `function`; the default does nothing.
+    virtual void do_unwatch(std::string_view function);
 
 private:
-    std::unique_ptr<detail::change_notifier> notifier_;
+    template <class Operation>
+    decltype(auto) guarded(std::string_view doing, Operation&& operation,
+                           std::optional<std::size_t> bytes = std::nullopt);
+
+    const std::string kind_;
+    const backend_capabilities capabilities_;
+    mutable std::shared_mutex sinks_mutex_;
+    std::vector<std::shared_ptr<change_sink>> sinks_;
+    std::mutex watch_mutex_;
+    std::vector<std::pair<std::string, std::size_t>> watched_;
 };
 
 }  // namespace cachier

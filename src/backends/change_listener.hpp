@@ -1,15 +1,22 @@
 #pragma once
 // A background thread that keeps one connection listening for changes pushed by a server (Redis
-// pub/sub, PostgreSQL LISTEN) and reconnects with backoff after failures, reporting the first
-// failure of each outage. The destructor interrupts the connection and joins the thread.
+// pub/sub, PostgreSQL LISTEN) on the channels of the functions this process watches, and reconnects
+// with backoff after failures, reporting the first failure of each outage. The destructor
+// interrupts the connection and joins the thread.
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <cachier/errors.hpp>
 
@@ -21,29 +28,88 @@ namespace cachier::detail {
 template <class Connection>
 class change_listener {
 public:
-    /// `connect` returns a connection already listening; `receive` waits a while on it and
-    /// delivers what arrived (it throws backend_error when the connection breaks).
-    change_listener(std::string what, std::function<std::unique_ptr<Connection>()> connect,
-                    std::function<void(Connection&)> receive)
-        : what_(std::move(what)), connect_(std::move(connect)), receive_(std::move(receive)),
+    /// Makes a connection ready to listen.
+    using connect_fn = std::function<std::unique_ptr<Connection>()>;
+    /// Starts (`on` true) or stops listening to a channel on the connection.
+    using subscribe_fn = std::function<void(Connection&, const std::string& channel, bool on)>;
+    /// Waits a while for messages and delivers them; returns early when `wake_fd` becomes readable.
+    /// Throws backend_error when the connection breaks.
+    using receive_fn = std::function<void(Connection&, int wake_fd)>;
+
+    change_listener(std::string what, connect_fn connect, subscribe_fn subscribe, receive_fn receive)
+        : what_(std::move(what)), connect_(std::move(connect)), subscribe_(std::move(subscribe)),
+          receive_(std::move(receive)), wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
           thread_([this] { run(); }) {}
 
     ~change_listener() {
-        stopping_ = true;
         {
             const std::lock_guard lock(mutex_);
+            stopping_ = true;
             if (connection_) connection_->interrupt();
         }
+        wake();
         thread_.join();
+        if (wake_fd_ >= 0) ::close(wake_fd_);
     }
     change_listener(const change_listener&) = delete;
     change_listener& operator=(const change_listener&) = delete;
 
+    /// Starts listening to `channel` (counted) and waits a little for the server to confirm, so that
+    /// changes made after it returns are heard while the server is reachable.
+    void watch(const std::string& channel) {
+        std::unique_lock lock(mutex_);
+        if (++wanted_[channel] > 1) return;
+        wake();
+        applied_changed_.wait_for(lock, std::chrono::milliseconds(200),
+                                  [&] { return stopping_ || subscribed_.count(channel) > 0; });
+    }
+
+    /// Ends one watch of `channel`.
+    void unwatch(const std::string& channel) {
+        const std::lock_guard lock(mutex_);
+        auto it = wanted_.find(channel);
+        if (it == wanted_.end() || --it->second > 0) return;
+        wanted_.erase(it);
+        wake();
+    }
+
 private:
+    void wake() noexcept {
+        if (wake_fd_ < 0) return;
+        const std::uint64_t one = 1;
+        [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof(one));
+    }
+
+    void drain_wake() noexcept {
+        std::uint64_t count = 0;
+        [[maybe_unused]] const auto got = ::read(wake_fd_, &count, sizeof(count));
+    }
+
+    /// Brings the connection's subscriptions in line with the wanted channels.
+    void apply_subscriptions(Connection& c) {
+        std::set<std::string> add;
+        std::set<std::string> drop;
+        {
+            const std::lock_guard lock(mutex_);
+            for (const auto& [channel, count] : wanted_)
+                if (subscribed_.count(channel) == 0) add.insert(channel);
+            for (const auto& channel : subscribed_)
+                if (wanted_.count(channel) == 0) drop.insert(channel);
+        }
+        for (const auto& channel : drop) subscribe_(c, channel, false);
+        for (const auto& channel : add) subscribe_(c, channel, true);
+        {
+            const std::lock_guard lock(mutex_);
+            for (const auto& channel : drop) subscribed_.erase(channel);
+            subscribed_.insert(add.begin(), add.end());
+        }
+        applied_changed_.notify_all();
+    }
+
     void run() {
         constexpr auto first_pause = std::chrono::milliseconds(50);
         auto pause = first_pause;
-        while (!stopping_) {
+        while (!is_stopping()) {
             try {
                 auto owned = connect_();
                 Connection* c = owned.get();
@@ -52,28 +118,44 @@ private:
                     const std::lock_guard lock(mutex_);
                     if (stopping_) return;
                     connection_ = std::move(owned);
+                    subscribed_.clear();
                 }
                 pause = first_pause;
-                while (!stopping_) receive_(*c);
+                while (!is_stopping()) {
+                    apply_subscriptions(*c);
+                    receive_(*c, wake_fd_);
+                    drain_wake();
+                }
             } catch (const backend_error& e) {
-                if (!stopping_ && pause == first_pause) log(log_level::warning, what_ + " paused: " + e.what());
+                if (!is_stopping() && pause == first_pause) log(log_level::warning, what_ + " paused: " + e.what());
             }
             {
                 const std::lock_guard lock(mutex_);
                 connection_.reset();
+                subscribed_.clear();
             }
-            for (auto slept = std::chrono::milliseconds(0); slept < pause && !stopping_;
+            for (auto slept = std::chrono::milliseconds(0); slept < pause && !is_stopping();
                  slept += std::chrono::milliseconds(10))
                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
             pause = std::min(pause * 2, std::chrono::milliseconds(1000));
         }
     }
 
+    bool is_stopping() {
+        const std::lock_guard lock(mutex_);
+        return stopping_;
+    }
+
     const std::string what_;
-    const std::function<std::unique_ptr<Connection>()> connect_;
-    const std::function<void(Connection&)> receive_;
-    std::atomic<bool> stopping_{false};
+    const connect_fn connect_;
+    const subscribe_fn subscribe_;
+    const receive_fn receive_;
+    const int wake_fd_;
     std::mutex mutex_;
+    std::condition_variable applied_changed_;
+    bool stopping_ = false;
+    std::map<std::string, std::size_t> wanted_;
+    std::set<std::string> subscribed_;
     std::unique_ptr<Connection> connection_;
     std::thread thread_;  // last: starts once everything above exists
 };

@@ -1,11 +1,13 @@
 #pragma once
 // The file backend's entry format, in one place:
-//   8 bytes  magic "CACHIER" + format version 1
+//   8 bytes  magic "CACHIER" + format version (2)
 //   8 bytes  time stored, nanoseconds since the Unix epoch (little-endian, signed)
+//   8 bytes  time it expires, nanoseconds since the Unix epoch; 0: never
 //   8 bytes  value length n (little-endian)
 //   n bytes  value
 //   8 bytes  XXH3-64 of everything after the magic and before this field
-// A file that is shorter, longer or fails the checksum is treated as absent.
+// A file that is shorter, longer or fails the checksum is treated as absent; a file of another
+// format version (an earlier release's) is a miss and is rewritten by the next store.
 
 #include <array>
 #include <chrono>
@@ -16,20 +18,29 @@
 
 namespace cachier::detail::file_format {
 
-inline constexpr std::size_t header_size = 24;
+inline constexpr std::size_t header_size = 32;
 inline constexpr std::size_t trailer_size = 8;
 
 using header = std::array<char, header_size>;
 using trailer = std::array<char, trailer_size>;
+using time_point = std::chrono::system_clock::time_point;
 
-/// Header and trailer for a value stored at `stored_at`.
-void frame(std::string_view value, std::chrono::system_clock::time_point stored_at, header& head, trailer& tail);
+/// What a header says.
+struct header_fields {
+    time_point stored_at;
+    std::optional<time_point> expires_at;
+    std::uint64_t value_length = 0;
+};
 
-/// The value length a header announces, or empty when the magic is wrong.
-std::optional<std::uint64_t> value_length(const header& head);
+/// Why a header cannot be used.
+enum class header_problem { none, not_an_entry, other_version };
 
-/// The time a header records.
-std::chrono::system_clock::time_point stored_at(const header& head);
+/// Header and trailer for a value.
+void frame(std::string_view value, time_point stored_at, std::optional<time_point> expires_at, header& head,
+           trailer& tail);
+
+/// The fields of a header, or the reason it cannot be read.
+std::optional<header_fields> parse(const header& head, header_problem& problem);
 
 /// True when the trailer matches the header and value.
 bool intact(const header& head, std::string_view value, const trailer& tail);

@@ -7,6 +7,8 @@
 
 #include <sched.h>
 #include <functional>
+#include <map>
+#include <vector>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -53,8 +55,13 @@ struct id_equal {
 struct record {
     std::string value;
     std::chrono::nanoseconds stored_at{};
+    std::chrono::nanoseconds expires_at{};  // zero: never
     bool has_value = false;
     claim_token claim;  // empty when nobody computes
+
+    [[nodiscard]] bool live_value(std::chrono::nanoseconds now) const noexcept {
+        return has_value && (expires_at.count() == 0 || now < expires_at);
+    }
 };
 
 entry_id_view view_of(const key_ref& ref) noexcept {
@@ -107,35 +114,70 @@ private:
 
 using entry_map = std::unordered_map<entry_id, record, id_hash, id_equal>;
 
+backend_capabilities memory_capabilities() {
+    backend_capabilities caps;
+    caps.digest_keys = false;  // keys never leave the process: the encoded arguments, not a digest
+    caps.shared_between_processes = false;
+    caps.claims = claim_mechanism::lock;  // owners live in this process and always release
+    caps.store_releases_claim = true;
+    caps.pushes_changes = true;  // every change is made in this process
+    caps.cheap_entry_count = true;
+    caps.cheap_listing = true;
+    caps.max_poll_interval = std::chrono::milliseconds(1000);
+    return caps;
+}
+
 class memory_store final : public backend {
 public:
-    std::string_view kind() const noexcept override { return "memory"; }
+    memory_store() : backend("memory", memory_capabilities()) {}
 
-    // Keys never leave the process, so they are the encoded arguments, not a digest.
-    bool digest_keys() const noexcept override { return false; }
-
-    std::optional<stored_entry> load(const key_ref& ref) override {
+protected:
+    read_result do_read(const key_ref& ref, std::chrono::nanoseconds) override {
         const entry_id_view id = view_of(ref);
         shard& s = shard_for(id);
         const spread_lock::read_guard lock(s.lock);
         auto it = s.entries.find(id);
-        if (it == s.entries.end() || !it->second.has_value) return std::nullopt;
-        return stored_entry{it->second.value, monotonic_now() - it->second.stored_at};
+        read_result out;
+        if (it == s.entries.end()) return out;
+        const auto now = monotonic_now();
+        const record& r = it->second;
+        if (r.live_value(now)) out.entry = stored_entry{r.value, now - r.stored_at};
+        out.claim = r.claim.empty() ? claim_state::none : claim_state::live;
+        return out;
     }
 
-    void store(const key_ref& ref, std::string_view value, const claim_token* held) override {
+    read_result do_read_or_claim(const key_ref& ref, const claim_request& request) override {
         const entry_id_view id = view_of(ref);
         shard& s = shard_for(id);
         const spread_lock::write_guard lock(s.lock);
         record& r = find_or_add(s, id);
-        r.value.assign(value);
-        r.stored_at = monotonic_now();
-        r.has_value = true;
-        if (held != nullptr && r.claim == *held) r.claim.clear();
+        const auto now = monotonic_now();
+        read_result out;
+        if (r.live_value(now)) out.entry = stored_entry{r.value, now - r.stored_at};
+        if (out.fresh(request.max_age)) return out;
+        if (!r.claim.empty() && r.claim != request.token) {
+            out.claim = claim_state::live;
+            return out;
+        }
+        r.claim = request.token;
+        out.claimed = true;
+        return out;
     }
 
-    // Claims never expire here: their owner lives in this process and always releases them.
-    bool try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds) override {
+    void do_store(const key_ref& ref, const store_request& request) override {
+        const entry_id_view id = view_of(ref);
+        shard& s = shard_for(id);
+        const spread_lock::write_guard lock(s.lock);
+        record& r = find_or_add(s, id);
+        const auto now = monotonic_now();
+        r.value.assign(request.value);
+        r.stored_at = now - request.age;
+        r.expires_at = request.expires_after ? now + *request.expires_after : std::chrono::nanoseconds::zero();
+        r.has_value = true;
+        if (request.release != nullptr && r.claim == *request.release) r.claim.clear();
+    }
+
+    bool do_try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds) override {
         const entry_id_view id = view_of(ref);
         shard& s = shard_for(id);
         const spread_lock::write_guard lock(s.lock);
@@ -145,29 +187,30 @@ public:
         return true;
     }
 
-    void release_claim(const key_ref& ref, const claim_token& token) override {
-        const entry_id_view id = view_of(ref);
-        shard& s = shard_for(id);
-        const spread_lock::write_guard lock(s.lock);
-        auto it = s.entries.find(id);
-        if (it == s.entries.end() || it->second.claim != token) return;
-        it->second.claim.clear();
-        if (!it->second.has_value) s.entries.erase(it);
+    void do_release_claim(const key_ref& ref, const claim_token& token) override {
+        update(ref, [&](record& r) {
+            if (r.claim == token) r.claim.clear();
+            return false;
+        });
     }
 
-    void clear(std::string_view function) override {
-        for_each_record(function, [](record& r) { r.has_value = false; });
+    bool do_remove(const key_ref& ref) override {
+        return update(ref, [](record& r) { return std::exchange(r.has_value, false); });
     }
 
-    void clear_claims(std::string_view function) override {
-        for_each_record(function, [](record& r) { r.claim.clear(); });
+    void do_clear(std::string_view function) override {
+        for_each_record(function, [](const std::string&, record& r) { r.has_value = false; });
     }
 
-    std::size_t remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) override {
+    void do_clear_claims(std::string_view function) override {
+        for_each_record(function, [](const std::string&, record& r) { r.claim.clear(); });
+    }
+
+    std::size_t do_remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) override {
         const auto now = monotonic_now();
         std::size_t removed = 0;
-        for_each_record(function, [&](record& r) {
-            if (r.has_value && now - r.stored_at > max_age) {
+        for_each_record(function, [&](const std::string&, record& r) {
+            if (r.has_value && (now - r.stored_at > max_age || !r.live_value(now))) {
                 r.has_value = false;
                 ++removed;
             }
@@ -175,10 +218,56 @@ public:
         return removed;
     }
 
-    std::optional<std::uint64_t> entry_count(std::string_view function) override {
+    std::uint64_t do_entry_count(std::string_view function) override {
+        const auto now = monotonic_now();
         std::uint64_t count = 0;
-        for_each_record(function, [&](record& r) { count += r.has_value ? 1 : 0; });
+        for_each_record(function, [&](const std::string&, record& r) { count += r.live_value(now) ? 1 : 0; });
         return count;
+    }
+
+    void do_list_functions(const visitor<function_info>& visit) override {
+        const auto now = monotonic_now();
+        std::map<std::string, function_info, std::less<>> functions;
+        for (auto& s : shards_) {
+            const spread_lock::read_guard lock(s.lock);
+            for (const auto& [id, r] : s.entries) {
+                if (!r.live_value(now)) continue;
+                function_info& f = functions[id.function];
+                const auto age = now - r.stored_at;
+                ++f.entries;
+                f.bytes += r.value.size();
+                f.oldest = std::max(f.oldest.value_or(age), age);
+                f.newest = std::min(f.newest.value_or(age), age);
+            }
+        }
+        for (auto& [name, info] : functions) {
+            info.name = name;
+            if (!visit(info)) return;
+        }
+    }
+
+    // One shard at a time is copied out and visited outside its lock, so that the visitor may call
+    // the backend and at most one shard's entries are held.
+    void do_list_entries(std::string_view function, const visitor<entry_info>& visit) override {
+        for (auto& s : shards_) {
+            std::vector<entry_info> found;
+            {
+                const spread_lock::read_guard lock(s.lock);
+                const auto now = monotonic_now();
+                for (const auto& [id, r] : s.entries) {
+                    if (id.function != function) continue;
+                    entry_info e;
+                    e.key = id.key;
+                    e.has_value = r.live_value(now);
+                    e.size = e.has_value ? r.value.size() : 0;
+                    e.age = e.has_value ? now - r.stored_at : std::chrono::nanoseconds::zero();
+                    e.claim = r.claim.empty() ? claim_state::none : claim_state::live;
+                    if (e.has_value || e.claim != claim_state::none) found.push_back(std::move(e));
+                }
+            }
+            for (const auto& e : found)
+                if (!visit(e)) return;
+        }
     }
 
 private:
@@ -196,6 +285,19 @@ private:
             .first->second;
     }
 
+    /// Changes one existing record and drops it when it is left with neither value nor claim.
+    template <class Change>
+    bool update(const key_ref& ref, Change&& change) {
+        const entry_id_view id = view_of(ref);
+        shard& s = shard_for(id);
+        const spread_lock::write_guard lock(s.lock);
+        auto it = s.entries.find(id);
+        if (it == s.entries.end()) return false;
+        const bool result = change(it->second);
+        if (!it->second.has_value && it->second.claim.empty()) s.entries.erase(it);
+        return result;
+    }
+
     // Visits the records of one function (a scan: clearing is rare) and drops those left with
     // neither value nor claim.
     template <class Visit>
@@ -207,7 +309,7 @@ private:
                     ++it;
                     continue;
                 }
-                visit(it->second);
+                visit(it->first.key, it->second);
                 if (!it->second.has_value && it->second.claim.empty()) it = s.entries.erase(it);
                 else ++it;
             }

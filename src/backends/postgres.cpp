@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -14,7 +15,9 @@
 
 #include <cachier/errors.hpp>
 
+#include "../digest.hpp"
 #include "change_listener.hpp"
+#include "change_payload.hpp"
 #include "connection_pool.hpp"
 #include "sql_common.hpp"
 
@@ -36,7 +39,11 @@ std::string trimmed(const char* message) {
 struct param {
     std::string_view bytes;
     bool binary = false;
+    bool null = false;
 };
+
+/// A SQL NULL parameter.
+constexpr param null_param{{}, false, true};
 
 /// One libpq connection with the statements it has prepared.
 class pg_connection {
@@ -75,7 +82,7 @@ public:
         std::vector<int> lengths;
         std::vector<int> formats;
         for (const auto& p : params) {
-            values.push_back(p.binary ? p.bytes.data() : text.emplace_back(p.bytes).c_str());
+            values.push_back(p.null ? nullptr : p.binary ? p.bytes.data() : text.emplace_back(p.bytes).c_str());
             lengths.push_back(static_cast<int>(p.bytes.size()));
             formats.push_back(p.binary ? 1 : 0);
         }
@@ -87,14 +94,15 @@ public:
     /// Runs SQL text without parameters.
     result execute(const std::string& sql) { return check(result(PQexec(conn_, sql.c_str())), "run a statement"); }
 
-    /// Waits up to `timeout` for notifications; calls `on_payload` for each one.
-    template <class OnPayload>
-    void wait_for_notifications(std::chrono::milliseconds timeout, OnPayload&& on_payload) {
-        pollfd p{socket_, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(timeout.count())) > 0 && PQconsumeInput(conn_) == 0)
+    /// Waits up to `timeout` (or until `wake_fd` is readable) for notifications; calls
+    /// `on_notification(channel, payload)` for each one.
+    template <class OnNotification>
+    void wait_for_notifications(std::chrono::milliseconds timeout, int wake_fd, OnNotification&& on_notification) {
+        pollfd p[2] = {{socket_, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+        if (::poll(p, 2, static_cast<int>(timeout.count())) > 0 && (p[0].revents != 0) && PQconsumeInput(conn_) == 0)
             throw backend_error("lost the notification connection to " + where_ + ": " + trimmed(PQerrorMessage(conn_)));
         while (PGnotify* n = PQnotifies(conn_)) {
-            on_payload(std::string_view(n->extra));
+            on_notification(std::string_view(n->relname), std::string_view(n->extra));
             PQfreemem(n);
         }
     }
@@ -125,110 +133,283 @@ std::int64_t read_int8(const PGresult* r, int row, int column) {
     return static_cast<std::int64_t>(v);
 }
 
+backend_capabilities postgres_capabilities() {
+    backend_capabilities caps;
+    caps.claim_on_read = true;
+    caps.store_releases_claim = true;
+    caps.pushes_changes = true;
+    caps.cheap_entry_count = true;
+    caps.cheap_listing = true;
+    // Waiters are woken by NOTIFY; this only bounds a wait whose notification was lost.
+    caps.max_poll_interval = std::chrono::milliseconds(250);
+    return caps;
+}
+
+std::string micros_text(std::chrono::nanoseconds d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+}
+
+claim_state claim_from(std::int64_t code) {
+    return code == 0 ? claim_state::none : code == 2 ? claim_state::expired : claim_state::live;
+}
+
 class postgres_store final : public backend {
 public:
     explicit postgres_store(postgres_settings settings)
-        : settings_(std::move(settings)),
-          channel_(settings_.table + "_changes"),
-          sql_(statements_for(settings_.table, channel_)),
+        : backend("postgresql", postgres_capabilities()),
+          settings_(std::move(settings)),
+          sql_(statements_for(settings_.table)),
           pool_([this] { return make_connection(); }, settings_.pool_size, std::chrono::seconds(5),
                 settings_.description),
-          listener_("postgres change notifications",
-                    [this] {
-                        auto c = std::make_unique<pg_connection>(settings_);
-                        c->execute("LISTEN " + channel_);
-                        return c;
-                    },
-                    [this](pg_connection& c) {
-                        c.wait_for_notifications(std::chrono::milliseconds(500),
-                                                 [this](std::string_view key) { notify_change(key_ref{{}, key}); });
-                    }) {}
+          listener_(
+              "postgres change notifications", [this] { return std::make_unique<pg_connection>(settings_); },
+              [](pg_connection& c, const std::string& channel, bool on) {
+                  c.execute((on ? "LISTEN \"" : "UNLISTEN \"") + channel + "\"");
+              },
+              [this](pg_connection& c, int wake_fd) {
+                  c.wait_for_notifications(std::chrono::milliseconds(500), wake_fd,
+                                           [this](std::string_view channel, std::string_view payload) {
+                                               heard(channel, payload);
+                                           });
+              }) {}
 
-    std::string_view kind() const noexcept override { return "postgresql"; }
-    bool claims_expire() const noexcept override { return true; }
-    // Waiters are woken by NOTIFY; this only bounds a wait whose notification was lost.
-    std::chrono::milliseconds max_poll_interval() const noexcept override { return std::chrono::milliseconds(250); }
-
-    std::optional<stored_entry> load(const key_ref& ref) override {
-        result r = pool_.acquire()->run("load", sql_.load, {{ref.function}, {ref.key}});
-        if (PQntuples(r.get()) == 0) return std::nullopt;
-        return stored_entry{std::string(PQgetvalue(r.get(), 0, 0), static_cast<std::size_t>(PQgetlength(r.get(), 0, 0))),
-                            std::chrono::microseconds(read_int8(r.get(), 0, 1))};
+protected:
+    read_result do_read(const key_ref& ref, std::chrono::nanoseconds) override {
+        result r = pool_.acquire()->run("read", sql_.read, {{ref.function}, {ref.key}});
+        return row_to_read(r.get());
     }
 
-    void store(const key_ref& ref, std::string_view value, const claim_token* held) override {
+    read_result do_read_or_claim(const key_ref& ref, const claim_request& request) override {
+        const std::string lease_ms = std::to_string(request.lease.count());
+        const std::string max_age_us = micros_text(request.max_age);
+        result r = pool_.acquire()->run("read_or_claim", sql_.read_or_claim,
+                                        {{ref.function}, {ref.key}, {request.token}, {lease_ms}, {max_age_us}});
+        read_result out = row_to_read(r.get());
+        out.claimed = read_int8(r.get(), 0, 3) == 1;
+        if (out.claimed) out.claim = claim_state::none;
+        return out;
+    }
+
+    void do_store(const key_ref& ref, const store_request& request) override {
+        const std::string age_us = micros_text(request.age);
+        const std::string expires_us = request.expires_after ? micros_text(*request.expires_after) : std::string();
+        const std::string channel = channel_for(ref.function);
         pool_.acquire()->run("store", sql_.store,
-                             {{ref.function}, {ref.key}, {value, true}, {held != nullptr ? *held : std::string_view()}});
+                             {{ref.function},
+                              {ref.key},
+                              {request.value, true},
+                              {request.release != nullptr ? std::string_view(*request.release) : std::string_view()},
+                              {age_us},
+                              request.expires_after ? param{expires_us} : null_param,
+                              {channel}});
     }
 
-    bool try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
+    bool do_try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
         const std::string lease_ms = std::to_string(lease.count());
         return PQntuples(pool_.acquire()->run("claim", sql_.claim, {{ref.function}, {ref.key}, {token}, {lease_ms}}).get()) == 1;
     }
 
-    void renew_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
+    void do_renew_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
         const std::string lease_ms = std::to_string(lease.count());
         pool_.acquire()->run("renew", sql_.renew, {{ref.function}, {ref.key}, {token}, {lease_ms}});
     }
 
-    void release_claim(const key_ref& ref, const claim_token& token) override {
-        pool_.acquire()->run("release", sql_.release, {{ref.function}, {ref.key}, {token}});
+    void do_release_claim(const key_ref& ref, const claim_token& token) override {
+        pool_.acquire()->run("release", sql_.release, {{ref.function}, {ref.key}, {token}, {channel_for(ref.function)}});
     }
 
-    void clear(std::string_view function) override { pool_.acquire()->run("clear", sql_.clear, {{function}}); }
-
-    void clear_claims(std::string_view function) override {
-        pool_.acquire()->run("clear_claims", sql_.clear_claims, {{function}});
+    bool do_remove(const key_ref& ref) override {
+        return PQntuples(
+                   pool_.acquire()->run("remove", sql_.remove, {{ref.function}, {ref.key}, {channel_for(ref.function)}}).get()) > 0;
     }
 
-    std::size_t remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) override {
+    void do_clear(std::string_view function) override {
+        pool_.acquire()->run("clear", sql_.clear, {{function}, {channel_for(function)}});
+    }
+
+    void do_clear_claims(std::string_view function) override {
+        pool_.acquire()->run("clear_claims", sql_.clear_claims, {{function}, {channel_for(function)}});
+    }
+
+    std::size_t do_remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) override {
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(max_age).count();
-        if (us > std::int64_t{100} * 365 * 24 * 3600 * 1000000) return 0;  // nothing is that old
-        const std::string max_age_us = std::to_string(us);
-        result r = pool_.acquire()->run("remove_older", sql_.remove_older, {{function}, {max_age_us}});
+        if (us > std::int64_t{100} * 365 * 24 * 3600 * 1000000) max_age = std::chrono::hours(24 * 365 * 100);
+        const std::string max_age_us = micros_text(max_age);
+        result r = pool_.acquire()->run("remove_older", sql_.remove_older, {{function}, {max_age_us}, {channel_for(function)}});
         return static_cast<std::size_t>(read_int8(r.get(), 0, 0));
     }
 
-    std::optional<std::uint64_t> entry_count(std::string_view function) override {
+    std::uint64_t do_entry_count(std::string_view function) override {
         result r = pool_.acquire()->run("count", sql_.count, {{function}});
         return static_cast<std::uint64_t>(read_int8(r.get(), 0, 0));
     }
 
+    void do_list_functions(const visitor<function_info>& visit) override {
+        result r = pool_.acquire()->run("functions", sql_.functions, {});
+        for (int row = 0; row < PQntuples(r.get()); ++row) {
+            function_info f;
+            f.name.assign(PQgetvalue(r.get(), row, 0), static_cast<std::size_t>(PQgetlength(r.get(), row, 0)));
+            f.entries = static_cast<std::uint64_t>(read_int8(r.get(), row, 1));
+            f.bytes = static_cast<std::uint64_t>(read_int8(r.get(), row, 2));
+            f.oldest = std::chrono::microseconds(read_int8(r.get(), row, 3));
+            f.newest = std::chrono::microseconds(read_int8(r.get(), row, 4));
+            if (!visit(f)) return;
+        }
+    }
+
+    // Pages of entries in key order, each fetched with the connection returned before it is visited.
+    void do_list_entries(std::string_view function, const visitor<entry_info>& visit) override {
+        std::string after;
+        for (;;) {
+            result r = pool_.acquire()->run("entries", sql_.entries, {{function}, {after}});
+            const int rows = PQntuples(r.get());
+            for (int row = 0; row < rows; ++row) {
+                entry_info e;
+                e.key.assign(PQgetvalue(r.get(), row, 0), static_cast<std::size_t>(PQgetlength(r.get(), row, 0)));
+                e.has_value = read_int8(r.get(), row, 1) == 1;
+                e.size = static_cast<std::uint64_t>(read_int8(r.get(), row, 2));
+                e.age = std::chrono::microseconds(read_int8(r.get(), row, 3));
+                e.claim = claim_from(read_int8(r.get(), row, 4));
+                if ((e.has_value || e.claim != claim_state::none) && !visit(e)) return;
+                after = e.key;
+            }
+            if (rows < static_cast<int>(listing_page)) return;
+        }
+    }
+
+    void do_watch(std::string_view function) override {
+        const std::string channel = channel_for(function);
+        {
+            const std::lock_guard lock(channels_mutex_);
+            channels_[channel] = std::string(function);
+        }
+        listener_.watch(channel);
+    }
+
+    void do_unwatch(std::string_view function) override {
+        const std::string channel = channel_for(function);
+        listener_.unwatch(channel);
+        const std::lock_guard lock(channels_mutex_);
+        channels_.erase(channel);
+    }
+
 private:
+    static constexpr std::size_t listing_page = 1000;
+
     struct statements {
-        std::string load, store, claim, renew, release, clear, clear_claims, remove_older, count;
+        std::string read, read_or_claim, store, claim, renew, release, remove, clear, clear_claims, remove_older,
+            count, functions, entries;
     };
 
-    static statements statements_for(const std::string& t, const std::string& channel) {
+    static statements statements_for(const std::string& t) {
+        const std::string now = "clock_timestamp()";
         const std::string where = " WHERE function = $1 AND key = $2";
-        const std::string lease = "clock_timestamp() + $4::int8 * interval '1 millisecond'";
+        const std::string lease = now + " + $4::int8 * interval '1 millisecond'";
+        const std::string age_us = "(extract(epoch FROM " + now + " - stored_at) * 1000000)::int8";
+        const std::string unexpired = "(expires_at IS NULL OR expires_at > " + now + ")";
+        const std::string claim_code = "(CASE WHEN claim_owner IS NULL THEN 0 WHEN claim_expires < " + now +
+                                       " THEN 2 ELSE 1 END)::int8";
+        const std::string fresh = "stored_at >= " + now + " - $5::int8 * interval '1 microsecond'";
+        auto notify_on = [](const std::string& channel_param, char kind, const std::string& key) {
+            return "pg_notify(" + channel_param + ", '" + std::string(1, kind) + "'" + key + ")";
+        };
         return {
-            "SELECT value, (extract(epoch FROM clock_timestamp() - stored_at) * 1000000)::int8 FROM " + t + where +
-                " AND value IS NOT NULL",
-            "WITH up AS (INSERT INTO " + t + " AS c (function, key, value, stored_at) VALUES ($1, $2, $3, "
-            "clock_timestamp()) ON CONFLICT (function, key) DO UPDATE SET value = EXCLUDED.value, "
-            "stored_at = EXCLUDED.stored_at, "
-            "claim_owner = CASE WHEN c.claim_owner = $4 THEN NULL ELSE c.claim_owner END, "
-            "claim_expires = CASE WHEN c.claim_owner = $4 THEN NULL ELSE c.claim_expires END RETURNING 1) "
-            "SELECT pg_notify('" + channel + "', $2) FROM up",
+            // read: value (NULL when expired), age, claim state
+            "SELECT CASE WHEN " + unexpired + " THEN value END, " + age_us + ", " + claim_code + " FROM " + t + where,
+            // read_or_claim: the row as it was, and a claim taken only when the value is missing or stale
+            // and nobody else's claim lives; a fresh hit writes nothing.
+            "WITH cur AS (SELECT CASE WHEN " + unexpired + " THEN value END AS value, stored_at, claim_owner, "
+            "claim_expires FROM " + t + where + "), "
+            "want AS (SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM cur WHERE (value IS NOT NULL AND " + fresh + ") OR "
+            "(claim_owner IS NOT NULL AND claim_owner <> $3 AND claim_expires >= " + now + "))), "
+            "claimed AS (INSERT INTO " + t + " AS c (function, key, claim_owner, claim_expires) SELECT $1, $2, $3, " +
+                lease + " FROM want ON CONFLICT (function, key) DO UPDATE SET claim_owner = EXCLUDED.claim_owner, "
+                "claim_expires = EXCLUDED.claim_expires WHERE (c.claim_owner IS NULL OR c.claim_expires < " + now +
+                " OR c.claim_owner = EXCLUDED.claim_owner) AND (c.value IS NULL OR c.stored_at < " + now +
+                " - $5::int8 * interval '1 microsecond' OR c.expires_at <= " + now + ") RETURNING 1) "
+                "SELECT cur.value, (extract(epoch FROM " + now + " - cur.stored_at) * 1000000)::int8, "
+                "(CASE WHEN cur.claim_owner IS NULL THEN 0 WHEN cur.claim_expires < " + now +
+                " THEN 2 ELSE 1 END)::int8, (SELECT count(*) FROM claimed)::int8 FROM (SELECT 1) AS one "
+                "LEFT JOIN cur ON true",
+            // store: $3 value, $4 claim to release, $5 age in us, $6 expiry in us (or NULL), $7 channel
+            "WITH up AS (INSERT INTO " + t + " AS c (function, key, value, stored_at, expires_at) VALUES ($1, $2, $3, " +
+                now + " - $5::int8 * interval '1 microsecond', " + now +
+                " + $6::int8 * interval '1 microsecond') ON CONFLICT (function, key) DO UPDATE SET "
+                "value = EXCLUDED.value, stored_at = EXCLUDED.stored_at, expires_at = EXCLUDED.expires_at, "
+                "claim_owner = CASE WHEN c.claim_owner = $4 THEN NULL ELSE c.claim_owner END, "
+                "claim_expires = CASE WHEN c.claim_owner = $4 THEN NULL ELSE c.claim_expires END RETURNING 1) "
+                "SELECT " + notify_on("$7", change_payload::stored, " || $2") + " FROM up",
             "INSERT INTO " + t + " AS c (function, key, claim_owner, claim_expires) VALUES ($1, $2, $3, " + lease +
                 ") ON CONFLICT (function, key) DO UPDATE SET claim_owner = EXCLUDED.claim_owner, "
                 "claim_expires = EXCLUDED.claim_expires WHERE c.claim_owner IS NULL OR "
-                "c.claim_expires < clock_timestamp() OR c.claim_owner = EXCLUDED.claim_owner RETURNING 1",
+                "c.claim_expires < " + now + " OR c.claim_owner = EXCLUDED.claim_owner RETURNING 1",
             "UPDATE " + t + " SET claim_expires = " + lease + where + " AND claim_owner = $3",
-            "WITH r AS (UPDATE " + t + " SET claim_owner = NULL, claim_expires = NULL" + where +
-                " AND claim_owner = $3 RETURNING 1) SELECT pg_notify('" + channel + "', $2) FROM r",
-            "WITH d AS (DELETE FROM " + t + " WHERE function = $1 AND claim_owner IS NULL) UPDATE " + t +
-                " SET value = NULL, stored_at = NULL WHERE function = $1 AND claim_owner IS NOT NULL",
-            "WITH r AS (UPDATE " + t + " SET claim_owner = NULL, claim_expires = NULL WHERE function = $1 AND "
-            "claim_owner IS NOT NULL RETURNING key) SELECT pg_notify('" + channel + "', key) FROM r",
-            "WITH d AS (DELETE FROM " + t + " WHERE function = $1 AND claim_owner IS NULL AND stored_at < "
-            "clock_timestamp() - $2::int8 * interval '1 microsecond' RETURNING 1), u AS (UPDATE " + t +
-                " SET value = NULL, stored_at = NULL WHERE function = $1 AND claim_owner IS NOT NULL AND stored_at < "
-                "clock_timestamp() - $2::int8 * interval '1 microsecond' RETURNING 1) "
-                "SELECT ((SELECT count(*) FROM d) + (SELECT count(*) FROM u))::int8",
-            "SELECT count(*)::int8 FROM " + t + " WHERE function = $1 AND value IS NOT NULL",
+            // release: a row holding only the claim goes; otherwise the claim is cleared
+            "WITH d AS (DELETE FROM " + t + where + " AND claim_owner = $3 AND value IS NULL RETURNING 1), "
+            "u AS (UPDATE " + t + " SET claim_owner = NULL, claim_expires = NULL" + where +
+                " AND claim_owner = $3 AND value IS NOT NULL RETURNING 1) "
+                "SELECT " + notify_on("$4", change_payload::claim_released, " || $2") +
+                " FROM (SELECT 1 FROM d UNION ALL SELECT 1 FROM u) AS r",
+            // remove one value; a live claim on it stays
+            "WITH d AS (DELETE FROM " + t + where + " AND claim_owner IS NULL AND value IS NOT NULL RETURNING 1), "
+            "u AS (UPDATE " + t + " SET value = NULL, stored_at = NULL, expires_at = NULL" + where +
+                " AND claim_owner IS NOT NULL AND value IS NOT NULL RETURNING 1) "
+                "SELECT " + notify_on("$3", change_payload::removed, " || $2") +
+                " FROM (SELECT 1 FROM d UNION ALL SELECT 1 FROM u) AS r",
+            "WITH d AS (DELETE FROM " + t + " WHERE function = $1 AND claim_owner IS NULL), u AS (UPDATE " + t +
+                " SET value = NULL, stored_at = NULL, expires_at = NULL WHERE function = $1 AND claim_owner IS NOT NULL) "
+                "SELECT " + notify_on("$2", change_payload::cleared, "") + "",
+            "WITH d AS (DELETE FROM " + t + " WHERE function = $1 AND value IS NULL), u AS (UPDATE " + t +
+                " SET claim_owner = NULL, claim_expires = NULL WHERE function = $1 AND claim_owner IS NOT NULL AND "
+                "value IS NOT NULL) SELECT " + notify_on("$2", change_payload::claim_released, "") + "",
+            "WITH d AS (DELETE FROM " + t + " WHERE function = $1 AND claim_owner IS NULL AND (stored_at < " + now +
+                " - $2::int8 * interval '1 microsecond' OR expires_at <= " + now + ") RETURNING 1), u AS (UPDATE " + t +
+                " SET value = NULL, stored_at = NULL, expires_at = NULL WHERE function = $1 AND claim_owner IS NOT NULL "
+                "AND value IS NOT NULL AND (stored_at < " + now + " - $2::int8 * interval '1 microsecond' OR "
+                "expires_at <= " + now + ") RETURNING 1), n AS (SELECT (SELECT count(*) FROM d) + "
+                "(SELECT count(*) FROM u) AS removed) "
+                "SELECT n.removed::int8, (SELECT " + notify_on("$3", change_payload::removed, "") +
+                " WHERE n.removed > 0) IS NULL FROM n",
+            "SELECT count(*)::int8 FROM " + t + " WHERE function = $1 AND value IS NOT NULL AND " + unexpired,
+            "SELECT function, count(*)::int8, sum(length(value))::int8, max(" + age_us + ")::int8, min(" + age_us +
+                ")::int8 FROM " + t + " WHERE value IS NOT NULL AND " + unexpired + " GROUP BY function",
+            "SELECT key, (value IS NOT NULL AND " + unexpired + ")::int8, coalesce(length(value), 0)::int8, "
+            "coalesce(" + age_us + ", 0), " + claim_code + " FROM " + t +
+                " WHERE function = $1 AND key > $2 ORDER BY key LIMIT " + std::to_string(listing_page),
         };
+    }
+
+    /// A read's row (value, age, claim state), or nothing.
+    static read_result row_to_read(const PGresult* r) {
+        read_result out;
+        if (PQntuples(r) == 0) return out;
+        if (PQgetisnull(r, 0, 0) == 0)
+            out.entry = stored_entry{std::string(PQgetvalue(r, 0, 0), static_cast<std::size_t>(PQgetlength(r, 0, 0))),
+                                     std::chrono::microseconds(read_int8(r, 0, 1))};
+        if (PQgetisnull(r, 0, 2) == 0) out.claim = claim_from(read_int8(r, 0, 2));
+        return out;
+    }
+
+    /// The NOTIFY channel of one function's changes: an identifier derived from table and name.
+    std::string channel_for(std::string_view function) const {
+        std::string seed = settings_.table;
+        seed.push_back('\0');
+        seed.append(function);
+        return "cachier_" + std::string(sha256_hex(seed).view().substr(0, 24));
+    }
+
+    /// A notification from the server: tell the sinks, naming the function the channel stands for.
+    void heard(std::string_view channel, std::string_view payload) {
+        const auto change = change_payload::parse(payload);
+        if (!change) return;
+        std::string function;
+        {
+            const std::lock_guard lock(channels_mutex_);
+            auto it = channels_.find(std::string(channel));
+            if (it == channels_.end()) return;
+            function = it->second;
+        }
+        report_change({function, change->key, change->kind});
     }
 
     // The first connection creates the schema; an advisory lock makes concurrent first uses, in
@@ -252,7 +433,9 @@ private:
                       " (table_name text PRIMARY KEY, version integer NOT NULL)");
             c.execute("CREATE TABLE IF NOT EXISTS " + t +
                       " (function text NOT NULL, key text NOT NULL, value bytea, stored_at timestamptz, "
-                      "claim_owner text, claim_expires timestamptz, PRIMARY KEY (function, key))");
+                      "claim_owner text, claim_expires timestamptz, expires_at timestamptz, PRIMARY KEY (function, key))");
+            // Tables made before per-entry expiry gain the column (no rewrite: it is nullable).
+            c.execute("ALTER TABLE " + t + " ADD COLUMN IF NOT EXISTS expires_at timestamptz");
             c.execute(std::string("INSERT INTO ") + versions_table + " VALUES ('" + t + "', " +
                       std::to_string(schema_version) + ") ON CONFLICT DO NOTHING");
             result r = c.execute(std::string("SELECT version FROM ") + versions_table + " WHERE table_name = '" + t + "'");
@@ -271,12 +454,13 @@ private:
     }
 
     const postgres_settings settings_;
-    const std::string channel_;
     const statements sql_;
     std::mutex schema_mutex_;
     bool schema_ready_ = false;
     connection_pool<pg_connection> pool_;
-    change_listener<pg_connection> listener_;  // last: its thread uses the members above
+    std::mutex channels_mutex_;
+    std::map<std::string, std::string> channels_;  // NOTIFY channel -> function, for watched functions
+    change_listener<pg_connection> listener_;       // last: its thread uses the members above
 };
 
 }  // namespace

@@ -3,12 +3,16 @@
 
 #include <atomic>
 #include <charconv>
+#include <map>
 #include <mutex>
+#include <optional>
 
 #include <cachier/backends.hpp>
 #include <cachier/errors.hpp>
 
+#include "../digest.hpp"
 #include "change_listener.hpp"
+#include "change_payload.hpp"
 #include "redis_client.hpp"
 #include "redis_scripts.hpp"
 #include "redis_url.hpp"
@@ -17,6 +21,7 @@ namespace cachier {
 namespace {
 
 using namespace detail::redis;
+namespace change_payload = detail::change_payload;
 using steady = std::chrono::steady_clock;
 
 /// Escapes glob characters so that a name matches only itself in SCAN MATCH.
@@ -39,104 +44,194 @@ std::int64_t to_int64(const redisReply* r) {
     throw backend_error("redis: unexpected reply where a number was expected");
 }
 
+backend_capabilities redis_capabilities() {
+    backend_capabilities caps;
+    caps.claim_on_read = true;
+    caps.store_releases_claim = true;
+    caps.pushes_changes = true;
+    caps.native_expiry = true;
+    // Waiters are woken by pub/sub; this only bounds a wait whose message was lost (a reconnect).
+    caps.max_poll_interval = std::chrono::milliseconds(250);
+    return caps;
+}
+
+/// Record layout: "v" + 16 decimal digits of the server microsecond it was stored + the value.
+constexpr std::size_t record_head = 17;
+
+/// The stored-at stamp of a record's head, or empty when the bytes are not a record.
+std::optional<std::int64_t> record_stamp(std::string_view bytes) {
+    if (bytes.size() < record_head || bytes.front() != 'v') return std::nullopt;
+    std::int64_t stamp = 0;
+    const auto [end, ec] = std::from_chars(bytes.data() + 1, bytes.data() + record_head, stamp);
+    if (ec != std::errc() || end != bytes.data() + record_head) return std::nullopt;
+    return stamp;
+}
+
+bool is_marker(std::string_view bytes) { return !bytes.empty() && bytes.front() == 'c'; }
+
+std::string_view text_of(const redisReply* r) {
+    return r->type == REDIS_REPLY_STRING ? std::string_view(r->str, r->len) : std::string_view();
+}
+
+/// A script and the SHA-1 the server knows it by.
+struct script {
+    const char* text;
+    std::string sha;
+    explicit script(const char* t) : text(t), sha(detail::sha1_hex(t)) {}
+};
+
 class redis_store final : public backend {
 public:
     explicit redis_store(redis_options options)
-        : options_(std::move(options)),
+        : backend("redis", redis_capabilities()),
+          options_(std::move(options)),
           pool_(make_pool(options_)),
-          channel_(options_.prefix + ":changes"),
-          listener_("redis change notifications",
-                    [this] {
-                        auto c = std::make_unique<connection>(options_);
-                        c->command({"SUBSCRIBE", channel_});
-                        return c;
-                    },
-                    [this](connection& c) { receive_changes(c); }) {}
+          channel_prefix_(options_.prefix + ":changes:"),
+          listener_(
+              "redis change notifications", [this] { return std::make_unique<connection>(options_); },
+              [](connection& c, const std::string& channel, bool on) {
+                  c.send({on ? "SUBSCRIBE" : "UNSUBSCRIBE", channel});
+              },
+              [this](connection& c, int wake_fd) { receive_changes(c, wake_fd); }) {}
 
-    std::string_view kind() const noexcept override { return "redis"; }
-    bool claims_expire() const noexcept override { return true; }
-    // Waiters are woken by pub/sub; this only bounds a wait whose message was lost (a reconnect).
-    std::chrono::milliseconds max_poll_interval() const noexcept override { return std::chrono::milliseconds(250); }
-
-    std::optional<stored_entry> load(const key_ref& ref) override {
-        const std::string key = entry_key(ref);
-        reply r = pool_->acquire()->command({"HMGET", key, "v", "t"});
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw backend_error("redis: unexpected reply to HMGET");
-        const redisReply* value = r->element[0];
-        const redisReply* stored = r->element[1];
-        if (value->type != REDIS_REPLY_STRING || stored->type != REDIS_REPLY_STRING) return std::nullopt;
-        const std::int64_t stored_us = to_int64(stored);
-        return stored_entry{std::string(value->str, value->len),
-                            std::chrono::microseconds(server_now_us() - stored_us)};
+protected:
+    read_result do_read(const key_ref& ref, std::chrono::nanoseconds) override {
+        const std::string e = entry_key(ref);
+        const std::string c = e + ":c";
+        reply r = pool_->acquire()->command({"MGET", e, c});
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw backend_error("redis: unexpected reply to MGET");
+        read_result out = from_entry(text_of(r->element[0]), {});
+        if (r->element[1]->type == REDIS_REPLY_STRING) out.claim = claim_state::live;
+        return out;
     }
 
-    void store(const key_ref& ref, std::string_view value, const claim_token* held) override {
-        const std::string key = entry_key(ref);
-        const std::string ttl = options_.entry_ttl
-                                    ? std::to_string(std::max<std::int64_t>(
-                                          1, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 options_.entry_ttl->get())
-                                                 .count()))
-                                    : "0";
-        try {
-            pool_->acquire()->command({"EVAL", scripts::store, "1", key, value, held ? std::string_view(*held) : "",
-                                      ttl, channel_, ref.key});
-        } catch (const backend_error& e) {
-            throw backend_error("redis did not store a value of " + std::to_string(value.size()) +
-                                " bytes: " + e.what());
+    // One SET NX GET: a hit reads the record and writes nothing; a miss leaves our claim marker in
+    // its place in the same command. Only a stale record needs a second request, for its claim key.
+    read_result do_read_or_claim(const key_ref& ref, const claim_request& request) override {
+        const std::string e = entry_key(ref);
+        const std::string marker = "c" + request.token;
+        const std::string lease_ms = std::to_string(request.lease.count());
+        reply r = set_if_absent(e, marker, lease_ms);
+        if (r->type == REDIS_REPLY_NIL) {
+            read_result claimed;
+            claimed.claimed = true;
+            return claimed;
         }
+        read_result out = from_entry(text_of(r.get()), request.token);
+        if (out.claimed || out.claim == claim_state::live || out.fresh(request.max_age)) return out;
+        out.claimed = to_int64(run_script(claim_script_, {e, e + ":c"}, {request.token, lease_ms}).get()) == 1;
+        out.claim = out.claimed ? claim_state::none : claim_state::live;
+        return out;
     }
 
-    bool try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
-        const std::string key = entry_key(ref);
-        const std::string lease_ms = std::to_string(lease.count());
-        return to_int64(pool_->acquire()->command({"EVAL", scripts::claim, "1", key, token, lease_ms}).get()) == 1;
+    void do_store(const key_ref& ref, const store_request& request) override {
+        const std::string e = entry_key(ref);
+        const std::string age_us = std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(request.age).count());
+        std::string ttl = "0";
+        if (const auto expiry = request.expires_after ? request.expires_after
+                                : options_.entry_ttl ? std::optional<std::chrono::nanoseconds>(options_.entry_ttl->get())
+                                                     : std::nullopt)
+            ttl = std::to_string(std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(*expiry).count()));
+        const std::string payload = change_payload::stored + std::string(ref.key);
+        run_script(store_script_, {e, e + ":c"},
+                   {request.value, age_us, ttl, request.release != nullptr ? std::string_view(*request.release) : "",
+                    channel_of(ref.function), payload});
     }
 
-    void renew_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
-        const std::string key = entry_key(ref);
-        const std::string lease_ms = std::to_string(lease.count());
-        pool_->acquire()->command({"EVAL", scripts::renew, "1", key, token, lease_ms});
+    bool do_try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
+        const std::string e = entry_key(ref);
+        return to_int64(run_script(claim_script_, {e, e + ":c"}, {token, std::to_string(lease.count())}).get()) == 1;
     }
 
-    void release_claim(const key_ref& ref, const claim_token& token) override {
-        const std::string key = entry_key(ref);
-        pool_->acquire()->command({"EVAL", scripts::release, "1", key, token, channel_, ref.key});
+    void do_renew_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
+        const std::string e = entry_key(ref);
+        run_script(renew_script_, {e, e + ":c"}, {token, std::to_string(lease.count())});
     }
 
-    void clear(std::string_view function) override {
-        for_each_batch(function, [this](const std::vector<std::string>& keys) {
-            std::vector<std::string_view> args{"UNLINK"};
-            args.insert(args.end(), keys.begin(), keys.end());
-            pool_->acquire()->command(args);
+    void do_release_claim(const key_ref& ref, const claim_token& token) override {
+        const std::string e = entry_key(ref);
+        const std::string payload = change_payload::claim_released + std::string(ref.key);
+        run_script(release_script_, {e, e + ":c"}, {token, channel_of(ref.function), payload});
+    }
+
+    bool do_remove(const key_ref& ref) override {
+        const std::string payload = change_payload::removed + std::string(ref.key);
+        return to_int64(run_script(remove_script_, {entry_key(ref)}, {channel_of(ref.function), payload}).get()) == 1;
+    }
+
+    void do_clear(std::string_view function) override {
+        for_each_batch(function, [&](const std::vector<std::string>& keys) {
+            run_script(clear_script_, keys_of(keys), {});
+            return true;
         });
+        publish(function, std::string(1, change_payload::cleared));
     }
 
-    void clear_claims(std::string_view function) override {
-        for_each_batch(function, [this](const std::vector<std::string>& keys) {
-            run_script_on(scripts::clear_claims, keys, channel_);
+    void do_clear_claims(std::string_view function) override {
+        for_each_batch(function, [&](const std::vector<std::string>& keys) {
+            run_script(clear_claims_script_, keys_of(keys), {});
+            return true;
         });
+        publish(function, std::string(1, change_payload::claim_released));
     }
 
-    std::size_t remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) override {
+    std::size_t do_remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) override {
         const std::string max_age_us =
             std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(max_age).count());
         std::size_t removed = 0;
         for_each_batch(function, [&](const std::vector<std::string>& keys) {
-            removed += static_cast<std::size_t>(to_int64(run_script_on(scripts::remove_older, keys, max_age_us).get()));
+            removed += static_cast<std::size_t>(to_int64(run_script(remove_older_script_, keys_of(keys), {max_age_us}).get()));
+            return true;
         });
+        if (removed > 0) publish(function, std::string(1, change_payload::removed));
         return removed;
     }
 
-    std::optional<std::uint64_t> entry_count(std::string_view function) override {
+    std::uint64_t do_entry_count(std::string_view function) override {
         std::uint64_t count = 0;
         for_each_batch(function, [&](const std::vector<std::string>& keys) {
             std::vector<std::vector<std::string_view>> commands;
-            for (const auto& k : keys) commands.push_back({"HEXISTS", k, "v"});
-            for (const auto& r : pool_->acquire()->pipeline(commands)) count += to_int64(r.get()) == 1 ? 1 : 0;
+            for (const auto& k : keys) commands.push_back({"GETRANGE", k, "0", "0"});
+            for (const auto& r : pool_->acquire()->pipeline(commands)) count += text_of(r.get()) == "v" ? 1 : 0;
+            return true;
         });
         return count;
     }
+
+    void do_list_functions(const visitor<function_info>& visit) override {
+        // Keys are {prefix}:{function}:{64 hex}; the function is what lies between.
+        std::string pattern = glob_escape(options_.prefix) + ":*:" + hex_pattern();
+        std::map<std::string, function_info> functions;
+        scan(pattern, [&](const std::vector<std::string>& keys) {
+            describe(keys, [&](const std::string& key, const entry_info& e) {
+                if (!e.has_value) return;
+                const std::size_t start = options_.prefix.size() + 1;
+                function_info& f = functions[key.substr(start, key.size() - 65 - start)];
+                ++f.entries;
+                f.bytes += e.size;
+                f.oldest = std::max(f.oldest.value_or(e.age), e.age);
+                f.newest = std::min(f.newest.value_or(e.age), e.age);
+            });
+            return true;
+        });
+        for (auto& [name, info] : functions) {
+            info.name = name;
+            if (!visit(info)) return;
+        }
+    }
+
+    void do_list_entries(std::string_view function, const visitor<entry_info>& visit) override {
+        bool going = true;
+        for_each_batch(function, [&](const std::vector<std::string>& keys) {
+            describe(keys, [&](const std::string&, const entry_info& e) {
+                if (going && (e.has_value || e.claim != claim_state::none)) going = visit(e);
+            });
+            return going;
+        });
+    }
+
+    void do_watch(std::string_view function) override { listener_.watch(channel_of(function)); }
+    void do_unwatch(std::string_view function) override { listener_.unwatch(channel_of(function)); }
 
 private:
     std::string entry_key(const key_ref& ref) const {
@@ -146,20 +241,75 @@ private:
         return key;
     }
 
-    reply run_script_on(const char* script, const std::vector<std::string>& keys, std::string_view argument) {
-        const std::string key_count = std::to_string(keys.size());
-        std::vector<std::string_view> args{"EVAL", script, key_count};
-        args.insert(args.end(), keys.begin(), keys.end());
-        args.push_back(argument);
-        return pool_->acquire()->command(args);
+    std::string channel_of(std::string_view function) const { return channel_prefix_ + std::string(function); }
+
+    void publish(std::string_view function, const std::string& payload) {
+        const std::string channel = channel_of(function);
+        pool_->acquire()->command({"PUBLISH", channel, payload});
     }
 
-    /// Calls `visit` with batches of one function's entry keys, found by SCAN (never KEYS). The
-    /// pattern ends in 64 hex digits, so function "f" never matches "f:x"'s keys.
+    /// The entry as a read sees it: a record (with its age by the server's clock), a claim marker
+    /// (ours or another's), or nothing.
+    read_result from_entry(std::string_view bytes, std::string_view own_token) {
+        read_result out;
+        if (bytes.empty()) return out;
+        if (is_marker(bytes)) {
+            if (!own_token.empty() && bytes.substr(1) == own_token) out.claimed = true;
+            else out.claim = claim_state::live;
+            return out;
+        }
+        const auto stamp = record_stamp(bytes);
+        if (!stamp) throw backend_error("redis: an entry holds bytes this release did not write");
+        out.entry = stored_entry{std::string(bytes.substr(record_head)),
+                                 std::chrono::microseconds(std::max<std::int64_t>(0, server_now_us() - *stamp))};
+        return out;
+    }
+
+    /// SET key marker NX PX lease GET (Redis 7), or the same as a script on older servers.
+    reply set_if_absent(const std::string& key, const std::string& marker, const std::string& lease_ms) {
+        if (!set_get_unsupported_.load(std::memory_order_relaxed)) {
+            try {
+                return pool_->acquire()->command({"SET", key, marker, "NX", "PX", lease_ms, "GET"});
+            } catch (const backend_error& e) {
+                if (std::string_view(e.what()).find("syntax error") == std::string_view::npos) throw;
+                set_get_unsupported_.store(true, std::memory_order_relaxed);
+            }
+        }
+        return run_script(read_or_claim_script_, {key}, {marker, lease_ms});
+    }
+
+    /// EVALSHA, loading the script with EVAL when the server does not know it yet.
+    reply run_script(const script& s, const std::vector<std::string_view>& keys,
+                     const std::vector<std::string_view>& args) {
+        const std::string key_count = std::to_string(keys.size());
+        std::vector<std::string_view> command{"EVALSHA", s.sha, key_count};
+        command.insert(command.end(), keys.begin(), keys.end());
+        command.insert(command.end(), args.begin(), args.end());
+        auto c = pool_->acquire();
+        try {
+            return c->command(command);
+        } catch (const backend_error& e) {
+            if (std::string_view(e.what()).find("NOSCRIPT") == std::string_view::npos) throw;
+        }
+        command[0] = "EVAL";
+        command[1] = s.text;
+        return c->command(command);
+    }
+
+    static std::vector<std::string_view> keys_of(const std::vector<std::string>& keys) {
+        return {keys.begin(), keys.end()};
+    }
+
+    static std::string hex_pattern() {
+        std::string out;
+        for (int i = 0; i < 64; ++i) out += "[0-9a-f]";
+        return out;
+    }
+
+    /// Calls `visit` with batches of keys matching `pattern`, found by SCAN (never KEYS), until it
+    /// returns false.
     template <class Visit>
-    void for_each_batch(std::string_view function, Visit&& visit) {
-        std::string pattern = glob_escape(options_.prefix) + ":" + glob_escape(function) + ":";
-        for (int i = 0; i < 64; ++i) pattern += "[0-9a-f]";
+    void scan(const std::string& pattern, Visit&& visit) {
         std::string cursor = "0";
         do {
             reply r = pool_->acquire()->command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
@@ -168,8 +318,43 @@ private:
             std::vector<std::string> keys;
             for (std::size_t i = 0; i < r->element[1]->elements; ++i)
                 keys.emplace_back(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
-            if (!keys.empty()) visit(keys);
+            if (!keys.empty() && !visit(keys)) return;
         } while (cursor != "0");
+    }
+
+    /// Batches of one function's entry keys. The pattern ends in 64 hex digits, so function "f"
+    /// never matches "f:x"'s keys, nor the claim keys beside entries.
+    template <class Visit>
+    void for_each_batch(std::string_view function, Visit&& visit) {
+        scan(glob_escape(options_.prefix) + ":" + glob_escape(function) + ":" + hex_pattern(), visit);
+    }
+
+    /// Reads the head, size and claim of a batch of entry keys in one round trip.
+    template <class Each>
+    void describe(const std::vector<std::string>& keys, Each&& each) {
+        std::vector<std::string> claim_keys;
+        claim_keys.reserve(keys.size());
+        std::vector<std::vector<std::string_view>> commands;
+        for (const auto& k : keys) {
+            claim_keys.push_back(k + ":c");
+            commands.push_back({"GETRANGE", k, "0", "16"});
+            commands.push_back({"STRLEN", k});
+            commands.push_back({"EXISTS", claim_keys.back()});
+        }
+        const auto replies = pool_->acquire()->pipeline(commands);
+        const std::int64_t now = server_now_us();
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            const std::string_view head = text_of(replies[3 * i].get());
+            entry_info e;
+            e.key = keys[i].substr(keys[i].size() - 64);
+            if (const auto stamp = record_stamp(head)) {
+                e.has_value = true;
+                e.size = static_cast<std::uint64_t>(to_int64(replies[3 * i + 1].get())) - record_head;
+                e.age = std::chrono::microseconds(std::max<std::int64_t>(0, now - *stamp));
+            }
+            if (is_marker(head) || to_int64(replies[3 * i + 2].get()) == 1) e.claim = claim_state::live;
+            each(keys[i], e);
+        }
     }
 
     /// The server's time in microseconds, from an offset to the local monotonic clock measured with
@@ -199,19 +384,32 @@ private:
         synced_at_.store(after.time_since_epoch().count(), std::memory_order_release);
     }
 
-    /// Wakes this process's waiters when any process stores or releases.
-    void receive_changes(connection& c) {
-        reply message = c.next_push(std::chrono::milliseconds(500));
-        if (message && message->type == REDIS_REPLY_ARRAY && message->elements == 3 &&
-            message->element[2]->type == REDIS_REPLY_STRING)
-            notify_change(key_ref{{}, std::string_view(message->element[2]->str, message->element[2]->len)});
+    /// Tells the sinks of the changes other processes publish on the watched functions' channels.
+    void receive_changes(connection& c, int wake_fd) {
+        reply message = c.next_push(std::chrono::milliseconds(500), wake_fd);
+        if (!message || message->type != REDIS_REPLY_ARRAY || message->elements != 3) return;
+        if (text_of(message->element[0]) != "message") return;  // a (un)subscribe confirmation
+        const std::string_view channel = text_of(message->element[1]);
+        const auto change = change_payload::parse(text_of(message->element[2]));
+        if (!change || channel.substr(0, channel_prefix_.size()) != channel_prefix_) return;
+        report_change({channel.substr(channel_prefix_.size()), change->key, change->kind});
     }
 
     static constexpr std::chrono::nanoseconds clock_refresh = std::chrono::seconds(5);
 
     const redis_options options_;
     std::unique_ptr<pool> pool_;
-    const std::string channel_;
+    const std::string channel_prefix_;
+    const script read_or_claim_script_{scripts::read_or_claim};
+    const script claim_script_{scripts::claim};
+    const script renew_script_{scripts::renew};
+    const script store_script_{scripts::store};
+    const script release_script_{scripts::release};
+    const script remove_script_{scripts::remove};
+    const script clear_script_{scripts::clear};
+    const script clear_claims_script_{scripts::clear_claims};
+    const script remove_older_script_{scripts::remove_older};
+    std::atomic<bool> set_get_unsupported_{false};
     std::mutex clock_mutex_;
     std::atomic<std::int64_t> offset_us_{0};
     std::atomic<steady::rep> synced_at_{0};

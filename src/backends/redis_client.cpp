@@ -104,14 +104,28 @@ std::vector<reply> connection::pipeline(const std::vector<std::vector<std::strin
     return replies;
 }
 
-reply connection::next_push(std::chrono::milliseconds timeout) {
+void connection::send(const std::vector<std::string_view>& args) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lengths;
+    for (const auto& a : args) {
+        argv.push_back(a.data());
+        lengths.push_back(a.size());
+    }
+    if (redisAppendCommandArgv(context_, static_cast<int>(args.size()), argv.data(), lengths.data()) != REDIS_OK)
+        fail("queue a command for");
+    int done = 0;
+    while (done == 0)
+        if (redisBufferWrite(context_, &done) != REDIS_OK) fail("write to");
+}
+
+reply connection::next_push(std::chrono::milliseconds timeout, int wake_fd) {
     void* raw = nullptr;
     if (redisGetReplyFromReader(context_, &raw) != REDIS_OK) fail("read from");
     if (raw != nullptr) return take(raw, "publish");
-    pollfd p{context_->fd, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    pollfd p[2] = {{context_->fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    const int ready = ::poll(p, wake_fd >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
     if (ready < 0 && errno != EINTR) fail("wait for");
-    if (ready <= 0) return nullptr;
+    if (ready <= 0 || p[0].revents == 0) return nullptr;
     if (redisBufferRead(context_) != REDIS_OK) fail("read from");
     if (redisGetReplyFromReader(context_, &raw) != REDIS_OK) fail("read from");
     return raw == nullptr ? nullptr : take(raw, "publish");

@@ -40,8 +40,13 @@ public:
     /// Sends several commands in one round trip and returns their replies in order.
     std::vector<reply> pipeline(const std::vector<std::vector<std::string_view>>& commands);
 
-    /// Waits up to `timeout` for the next pushed reply (pub/sub); empty on timeout.
-    reply next_push(std::chrono::milliseconds timeout);
+    /// Sends one command without waiting for its reply (on a subscribed connection, where replies
+    /// arrive among the pushed messages).
+    void send(const std::vector<std::string_view>& args);
+
+    /// Waits up to `timeout` for the next pushed reply (pub/sub); empty on timeout or when
+    /// `wake_fd` (if not -1) becomes readable first.
+    reply next_push(std::chrono::milliseconds timeout, int wake_fd = -1);
 
     /// Makes a blocked next_push return (from another thread) by shutting the socket down.
     void interrupt() noexcept;

@@ -1,67 +1,102 @@
 #pragma once
-// The Lua scripts that make the Redis backend's multi-step operations atomic. Each entry is one
-// hash {prefix}:{function}:{digest} with fields v (value), t (stored at, server microseconds),
-// c (claim owner) and e (claim expiry, server milliseconds). Times come from the server's TIME, so
-// machines with skewed clocks agree.
+// The Lua scripts that make the Redis backend's multi-step operations atomic.
+//
+// Layout: each entry is one string key E = {prefix}:{function}:{digest} holding either a record,
+// "v" + 16 decimal digits (stored at, server microseconds) + the value, or a claim marker "c" + token
+// with a PX lease (a claim on a missing entry: a hit is one plain SET NX GET, and a dead owner's
+// claim disappears with its lease). A claim on an existing (stale) entry lives in C = E + ":c",
+// the token with a PX lease. Times come from the server's TIME, so machines with skewed clocks agree.
 
 namespace cachier::detail::redis::scripts {
 
-// KEYS[1] entry; ARGV: value, claim token or "", ttl ms or "0", channel, digest.
+// KEYS: E. ARGV: marker, lease ms. What SET E marker NX PX lease GET does, for servers before 7.0.
+inline constexpr const char* read_or_claim = R"lua(
+local v = redis.call('GET', KEYS[1])
+if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return v
+)lua";
+
+// KEYS: E, C. ARGV: token, lease ms. 1 when the token holds the claim afterwards.
+inline constexpr const char* claim = R"lua(
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], 'c' .. ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if string.sub(v, 1, 1) == 'c' then
+  if v ~= 'c' .. ARGV[1] then return 0 end
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
+)lua";
+
+// KEYS: E, C. ARGV: token, lease ms.
+inline constexpr const char* renew = R"lua(
+if redis.call('GET', KEYS[1]) == 'c' .. ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return 1
+)lua";
+
+// KEYS: E, C. ARGV: value, age us, ttl ms or "0", token to release or "", channel, payload.
 inline constexpr const char* store = R"lua(
 local now = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', now[1] .. string.format('%06d', tonumber(now[2])))
-if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'c') == ARGV[2] then
-  redis.call('HDEL', KEYS[1], 'c', 'e')
-end
-if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+local us = tonumber(now[1]) * 1000000 + tonumber(now[2]) - tonumber(ARGV[2])
+local record = 'v' .. string.format('%016d', us) .. ARGV[1]
+if ARGV[3] ~= '0' then redis.call('SET', KEYS[1], record, 'PX', ARGV[3]) else redis.call('SET', KEYS[1], record) end
+if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
+redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 )lua";
 
-// KEYS[1] entry; ARGV: token, lease ms. 1 when the token holds the claim afterwards.
-inline constexpr const char* claim = R"lua(
-local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local owner = redis.call('HMGET', KEYS[1], 'c', 'e')
-if owner[1] and owner[1] ~= ARGV[1] and tonumber(owner[2]) and tonumber(owner[2]) > ms then return 0 end
-redis.call('HSET', KEYS[1], 'c', ARGV[1], 'e', string.format('%d', ms + tonumber(ARGV[2])))
-return 1
-)lua";
-
-// KEYS[1] entry; ARGV: token, lease ms.
-inline constexpr const char* renew = R"lua(
-if redis.call('HGET', KEYS[1], 'c') ~= ARGV[1] then return 0 end
-local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('HSET', KEYS[1], 'e', string.format('%d', ms + tonumber(ARGV[2])))
-return 1
-)lua";
-
-// KEYS[1] entry; ARGV: token, channel, digest.
+// KEYS: E, C. ARGV: token, channel, payload.
 inline constexpr const char* release = R"lua(
-if redis.call('HGET', KEYS[1], 'c') ~= ARGV[1] then return 0 end
-redis.call('HDEL', KEYS[1], 'c', 'e')
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+local released = 0
+if redis.call('GET', KEYS[1]) == 'c' .. ARGV[1] then redis.call('DEL', KEYS[1]) released = 1 end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) released = 1 end
+if released == 1 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return released
+)lua";
+
+// KEYS: E. ARGV: channel, payload. Removes a record (a claim marker stays).
+inline constexpr const char* remove = R"lua(
+local v = redis.call('GET', KEYS[1])
+if not v or string.sub(v, 1, 1) ~= 'v' then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 1
 )lua";
 
-// KEYS: entries; ARGV: channel. Drops their claims and wakes their waiters.
+// KEYS: entries E. Removes their records (claim markers stay); returns how many.
+inline constexpr const char* clear = R"lua(
+local removed = 0
+for _, k in ipairs(KEYS) do
+  if redis.call('GETRANGE', k, 0, 0) == 'v' then redis.call('UNLINK', k) removed = removed + 1 end
+end
+return removed
+)lua";
+
+// KEYS: entries E. Drops their claims: markers and the claim keys beside them.
 inline constexpr const char* clear_claims = R"lua(
 for _, k in ipairs(KEYS) do
-  if redis.call('HDEL', k, 'c', 'e') > 0 then redis.call('PUBLISH', ARGV[1], string.sub(k, -64)) end
+  if redis.call('GETRANGE', k, 0, 0) == 'c' then redis.call('DEL', k) end
+  redis.call('DEL', k .. ':c')
 end
 return 1
 )lua";
 
-// KEYS: entries; ARGV: max age in microseconds. Removes older values (keeping live claims).
+// KEYS: entries E. ARGV: max age in microseconds. Removes older records; returns how many.
 inline constexpr const char* remove_older = R"lua(
 local now = redis.call('TIME')
 local us = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local removed = 0
 for _, k in ipairs(KEYS) do
-  local t = redis.call('HGET', k, 't')
-  if t and us - tonumber(t) > tonumber(ARGV[1]) then
-    if redis.call('HEXISTS', k, 'c') == 1 then redis.call('HDEL', k, 'v', 't') else redis.call('UNLINK', k) end
+  local head = redis.call('GETRANGE', k, 0, 16)
+  if string.sub(head, 1, 1) == 'v' and us - tonumber(string.sub(head, 2, 17)) > tonumber(ARGV[1]) then
+    redis.call('UNLINK', k)
     removed = removed + 1
   end
 end

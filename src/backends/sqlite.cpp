@@ -80,6 +80,7 @@ public:
         check(sqlite3_bind_blob64(s, i, v.data(), v.size(), SQLITE_STATIC), "bind");
     }
     void bind_int(sqlite3_stmt* s, int i, std::int64_t v) { check(sqlite3_bind_int64(s, i, v), "bind"); }
+    void bind_null(sqlite3_stmt* s, int i) { check(sqlite3_bind_null(s, i), "bind"); }
 
     [[nodiscard]] int changes() const { return sqlite3_changes(db_); }
 
@@ -109,8 +110,11 @@ private:
                         .c_str());
             execute(("CREATE TABLE IF NOT EXISTS " + table +
                      " (function TEXT NOT NULL, key TEXT NOT NULL, value BLOB, stored_at INTEGER, "
-                     "claim_owner TEXT, claim_expires INTEGER, PRIMARY KEY (function, key)) WITHOUT ROWID")
+                     "claim_owner TEXT, claim_expires INTEGER, expires_at INTEGER, PRIMARY KEY (function, key)) "
+                     "WITHOUT ROWID")
                         .c_str());
+            if (!has_column(table, "expires_at"))  // a table made before per-entry expiry
+                execute(("ALTER TABLE " + table + " ADD COLUMN expires_at INTEGER").c_str());
             execute((std::string("INSERT INTO ") + versions_table + " VALUES ('" + table + "', " +
                      std::to_string(schema_version) + ") ON CONFLICT DO NOTHING")
                         .c_str());
@@ -131,6 +135,16 @@ private:
         }
     }
 
+    bool has_column(const std::string& table, const char* column) {
+        sqlite3_stmt* s = nullptr;
+        check(sqlite3_prepare_v2(db_, ("SELECT 1 FROM pragma_table_info('" + table + "') WHERE name = ?1").c_str(), -1,
+                                 &s, nullptr),
+              "prepare");
+        const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> finalize(s, sqlite3_finalize);
+        bind_text(s, 1, column);
+        return step(s);
+    }
+
     void close() noexcept {
         for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
         statements_.clear();
@@ -143,10 +157,29 @@ private:
     std::vector<std::pair<const std::string*, sqlite3_stmt*>> statements_;
 };
 
+backend_capabilities sqlite_capabilities() {
+    backend_capabilities caps;
+    caps.store_releases_claim = true;
+    caps.cheap_entry_count = true;
+    caps.cheap_listing = true;
+    // Other processes' writes are found by polling; 16 ms keeps a waiter within 20 ms of a store.
+    caps.max_poll_interval = std::chrono::milliseconds(16);
+    return caps;
+}
+
+std::int64_t micros(std::chrono::nanoseconds d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }
+
+/// The claim state from the claim columns of a row (`owner_column` and the next one).
+claim_state claim_from(sqlite3_stmt* s, int owner_column, std::int64_t now) {
+    if (sqlite3_column_type(s, owner_column) == SQLITE_NULL) return claim_state::none;
+    return sqlite3_column_int64(s, owner_column + 1) < now ? claim_state::expired : claim_state::live;
+}
+
 class sqlite_store final : public backend {
 public:
     explicit sqlite_store(sqlite_settings settings)
-        : settings_(std::move(settings)),
+        : backend("sqlite", sqlite_capabilities()),
+          settings_(std::move(settings)),
           open_name_(settings_.path.empty()
                          ? "file:cachier-memory-" + std::to_string(next_memory_id()) + "?mode=memory&cache=shared"
                          : settings_.path),
@@ -156,110 +189,186 @@ public:
         if (settings_.path.empty()) keeper_ = make_connection();  // keeps the in-memory database alive
     }
 
-    std::string_view kind() const noexcept override { return "sqlite"; }
-    bool claims_expire() const noexcept override { return true; }
-    // Other processes' writes are found by polling; 16 ms keeps a waiter within 20 ms of a store.
-    std::chrono::milliseconds max_poll_interval() const noexcept override { return std::chrono::milliseconds(16); }
-
-    std::optional<stored_entry> load(const key_ref& ref) override {
+protected:
+    read_result do_read(const key_ref& ref, std::chrono::nanoseconds) override {
         auto c = pool_.acquire();
-        sqlite3_stmt* s = c->statement(sql_.load);
+        sqlite3_stmt* s = c->statement(sql_.read);
         c->bind_text(s, 1, ref.function);
         c->bind_text(s, 2, ref.key);
-        if (!c->step(s)) return std::nullopt;
-        const auto* bytes = static_cast<const char*>(sqlite3_column_blob(s, 0));
-        stored_entry entry{std::string(bytes == nullptr ? "" : bytes, static_cast<std::size_t>(sqlite3_column_bytes(s, 0))),
-                           std::chrono::microseconds(now_us() - sqlite3_column_int64(s, 1))};
+        read_result out;
+        if (!c->step(s)) return out;
+        const std::int64_t now = now_us();
+        const bool expired = sqlite3_column_type(s, 2) != SQLITE_NULL && sqlite3_column_int64(s, 2) <= now;
+        if (sqlite3_column_type(s, 0) != SQLITE_NULL && !expired) {
+            const auto* bytes = static_cast<const char*>(sqlite3_column_blob(s, 0));
+            out.entry = stored_entry{std::string(bytes == nullptr ? "" : bytes,
+                                                 static_cast<std::size_t>(sqlite3_column_bytes(s, 0))),
+                                     std::chrono::microseconds(now - sqlite3_column_int64(s, 1))};
+        }
+        out.claim = claim_from(s, 3, now);
         sqlite3_reset(s);
-        return entry;
+        return out;
     }
 
-    void store(const key_ref& ref, std::string_view value, const claim_token* held) override {
+    void do_store(const key_ref& ref, const store_request& request) override {
         auto c = pool_.acquire();
         sqlite3_stmt* s = c->statement(sql_.store);
+        const std::int64_t now = now_us();
         c->bind_text(s, 1, ref.function);
         c->bind_text(s, 2, ref.key);
-        c->bind_blob(s, 3, value);
-        c->bind_int(s, 4, now_us());
-        c->bind_text(s, 5, held != nullptr ? std::string_view(*held) : std::string_view());
+        c->bind_blob(s, 3, request.value);
+        c->bind_int(s, 4, now - micros(request.age));
+        c->bind_text(s, 5, request.release != nullptr ? std::string_view(*request.release) : std::string_view());
+        if (request.expires_after) c->bind_int(s, 6, now + micros(*request.expires_after));
+        else c->bind_null(s, 6);
         c->step(s);
     }
 
-    bool try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
+    bool do_try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
         auto c = pool_.acquire();
         sqlite3_stmt* s = c->statement(sql_.claim);
         const std::int64_t now = now_us();
         c->bind_text(s, 1, ref.function);
         c->bind_text(s, 2, ref.key);
         c->bind_text(s, 3, token);
-        c->bind_int(s, 4, now + std::chrono::duration_cast<std::chrono::microseconds>(lease).count());
+        c->bind_int(s, 4, now + micros(lease));
         c->bind_int(s, 5, now);
         c->step(s);
         return c->changes() == 1;
     }
 
-    void renew_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
+    void do_renew_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
         auto c = pool_.acquire();
         sqlite3_stmt* s = c->statement(sql_.renew);
         c->bind_text(s, 1, ref.function);
         c->bind_text(s, 2, ref.key);
         c->bind_text(s, 3, token);
-        c->bind_int(s, 4, now_us() + std::chrono::duration_cast<std::chrono::microseconds>(lease).count());
+        c->bind_int(s, 4, now_us() + micros(lease));
         c->step(s);
     }
 
-    void release_claim(const key_ref& ref, const claim_token& token) override {
+    void do_release_claim(const key_ref& ref, const claim_token& token) override {
         auto c = pool_.acquire();
         sqlite3_stmt* s = c->statement(sql_.release);
         c->bind_text(s, 1, ref.function);
         c->bind_text(s, 2, ref.key);
         c->bind_text(s, 3, token);
         c->step(s);
+        run_on(*c, sql_.drop_empty, ref);
     }
 
-    void clear(std::string_view function) override {
+    bool do_remove(const key_ref& ref) override {
+        auto c = pool_.acquire();
+        run_on(*c, sql_.remove, ref);
+        const bool removed = c->changes() == 1;
+        run_on(*c, sql_.drop_empty, ref);
+        return removed;
+    }
+
+    void do_clear(std::string_view function) override {
         run_for_function(sql_.clear_unclaimed, function);
         run_for_function(sql_.clear_claimed, function);
     }
 
-    void clear_claims(std::string_view function) override { run_for_function(sql_.clear_claims, function); }
+    void do_clear_claims(std::string_view function) override {
+        run_for_function(sql_.clear_claims, function);
+        run_for_function(sql_.drop_empty_of_function, function);
+    }
 
-    std::size_t remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) override {
-        const std::int64_t cutoff = now_us() - std::chrono::duration_cast<std::chrono::microseconds>(max_age).count();
+    std::size_t do_remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) override {
+        const std::int64_t now = now_us();
         std::size_t removed = 0;
         auto c = pool_.acquire();
         for (const std::string* sql : {&sql_.remove_unclaimed, &sql_.remove_claimed}) {
             sqlite3_stmt* s = c->statement(*sql);
             c->bind_text(s, 1, function);
-            c->bind_int(s, 2, cutoff);
+            c->bind_int(s, 2, now - micros(max_age));
+            c->bind_int(s, 3, now);
             c->step(s);
             removed += static_cast<std::size_t>(c->changes());
         }
         return removed;
     }
 
-    std::optional<std::uint64_t> entry_count(std::string_view function) override {
+    std::uint64_t do_entry_count(std::string_view function) override {
         auto c = pool_.acquire();
         sqlite3_stmt* s = c->statement(sql_.count);
         c->bind_text(s, 1, function);
+        c->bind_int(s, 2, now_us());
         const std::uint64_t n = c->step(s) ? static_cast<std::uint64_t>(sqlite3_column_int64(s, 0)) : 0;
         sqlite3_reset(s);
         return n;
     }
 
+    void do_list_functions(const visitor<function_info>& visit) override {
+        std::vector<function_info> functions;  // one row per function: few
+        {
+            auto c = pool_.acquire();
+            sqlite3_stmt* s = c->statement(sql_.functions);
+            const std::int64_t now = now_us();
+            c->bind_int(s, 1, now);
+            while (c->step(s)) {
+                function_info f;
+                f.name = column_text(s, 0);
+                f.entries = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
+                f.bytes = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
+                f.oldest = std::chrono::microseconds(now - sqlite3_column_int64(s, 3));
+                f.newest = std::chrono::microseconds(now - sqlite3_column_int64(s, 4));
+                functions.push_back(std::move(f));
+            }
+            sqlite3_reset(s);
+        }
+        for (const auto& f : functions)
+            if (!visit(f)) return;
+    }
+
+    // Pages of entries in key order, each read with the connection returned before it is visited.
+    void do_list_entries(std::string_view function, const visitor<entry_info>& visit) override {
+        std::string after;
+        for (;;) {
+            std::vector<entry_info> page;
+            {
+                auto c = pool_.acquire();
+                sqlite3_stmt* s = c->statement(sql_.entries);
+                const std::int64_t now = now_us();
+                c->bind_text(s, 1, function);
+                c->bind_text(s, 2, after);
+                c->bind_int(s, 3, now);
+                while (c->step(s)) {
+                    entry_info e;
+                    e.key = column_text(s, 0);
+                    e.has_value = sqlite3_column_int64(s, 1) != 0;
+                    e.size = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
+                    if (e.has_value) e.age = std::chrono::microseconds(now - sqlite3_column_int64(s, 3));
+                    e.claim = claim_from(s, 4, now);
+                    page.push_back(std::move(e));
+                }
+                sqlite3_reset(s);
+            }
+            for (const auto& e : page)
+                if ((e.has_value || e.claim != claim_state::none) && !visit(e)) return;
+            if (page.size() < listing_page) return;
+            after = page.back().key;
+        }
+    }
+
 private:
+    static constexpr std::size_t listing_page = 1000;
+
     struct statements {
-        std::string load, store, claim, renew, release, clear_unclaimed, clear_claimed, clear_claims,
-            remove_unclaimed, remove_claimed, count;
+        std::string read, store, claim, renew, release, remove, drop_empty, drop_empty_of_function, clear_unclaimed,
+            clear_claimed, clear_claims, remove_unclaimed, remove_claimed, count, functions, entries;
     };
 
     // Set-based statements, one function at a time; claims decided by one UPSERT each.
     static statements statements_for(const std::string& t) {
         const std::string where = " WHERE function = ?1 AND key = ?2";
+        const std::string live = " AND (expires_at IS NULL OR expires_at > ?3)";
         return {
-            "SELECT value, stored_at FROM " + t + where + " AND value IS NOT NULL",
-            "INSERT INTO " + t + " (function, key, value, stored_at) VALUES (?1, ?2, ?3, ?4) "
+            "SELECT value, stored_at, expires_at, claim_owner, claim_expires FROM " + t + where,
+            "INSERT INTO " + t + " (function, key, value, stored_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?6) "
             "ON CONFLICT (function, key) DO UPDATE SET value = excluded.value, stored_at = excluded.stored_at, "
+            "expires_at = excluded.expires_at, "
             "claim_owner = CASE WHEN claim_owner = ?5 THEN NULL ELSE claim_owner END, "
             "claim_expires = CASE WHEN claim_owner = ?5 THEN NULL ELSE claim_expires END",
             "INSERT INTO " + t + " (function, key, claim_owner, claim_expires) VALUES (?1, ?2, ?3, ?4) "
@@ -268,13 +377,35 @@ private:
             "WHERE claim_owner IS NULL OR claim_expires < ?5 OR claim_owner = excluded.claim_owner",
             "UPDATE " + t + " SET claim_expires = ?4" + where + " AND claim_owner = ?3",
             "UPDATE " + t + " SET claim_owner = NULL, claim_expires = NULL" + where + " AND claim_owner = ?3",
+            "UPDATE " + t + " SET value = NULL, stored_at = NULL, expires_at = NULL" + where + " AND value IS NOT NULL",
+            "DELETE FROM " + t + where + " AND value IS NULL AND claim_owner IS NULL",
+            "DELETE FROM " + t + " WHERE function = ?1 AND value IS NULL AND claim_owner IS NULL",
             "DELETE FROM " + t + " WHERE function = ?1 AND claim_owner IS NULL",
-            "UPDATE " + t + " SET value = NULL, stored_at = NULL WHERE function = ?1",
+            "UPDATE " + t + " SET value = NULL, stored_at = NULL, expires_at = NULL WHERE function = ?1",
             "UPDATE " + t + " SET claim_owner = NULL, claim_expires = NULL WHERE function = ?1",
-            "DELETE FROM " + t + " WHERE function = ?1 AND claim_owner IS NULL AND stored_at < ?2",
-            "UPDATE " + t + " SET value = NULL, stored_at = NULL WHERE function = ?1 AND stored_at < ?2",
-            "SELECT count(*) FROM " + t + " WHERE function = ?1 AND value IS NOT NULL",
+            "DELETE FROM " + t + " WHERE function = ?1 AND claim_owner IS NULL AND (stored_at < ?2 OR expires_at <= ?3)",
+            "UPDATE " + t + " SET value = NULL, stored_at = NULL, expires_at = NULL WHERE function = ?1 AND "
+            "value IS NOT NULL AND (stored_at < ?2 OR expires_at <= ?3)",
+            "SELECT count(*) FROM " + t + " WHERE function = ?1 AND value IS NOT NULL AND "
+            "(expires_at IS NULL OR expires_at > ?2)",
+            "SELECT function, count(*), sum(length(value)), min(stored_at), max(stored_at) FROM " + t +
+                " WHERE value IS NOT NULL AND (expires_at IS NULL OR expires_at > ?1) GROUP BY function",
+            "SELECT key, value IS NOT NULL" + live + ", coalesce(length(value), 0), stored_at, claim_owner, "
+            "claim_expires FROM " + t + " WHERE function = ?1 AND key > ?2 ORDER BY key LIMIT " +
+                std::to_string(listing_page),
         };
+    }
+
+    static std::string column_text(sqlite3_stmt* s, int column) {
+        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, column));
+        return std::string(text == nullptr ? "" : text, static_cast<std::size_t>(sqlite3_column_bytes(s, column)));
+    }
+
+    static void run_on(sqlite_connection& c, const std::string& sql, const key_ref& ref) {
+        sqlite3_stmt* s = c.statement(sql);
+        c.bind_text(s, 1, ref.function);
+        c.bind_text(s, 2, ref.key);
+        c.step(s);
     }
 
     void run_for_function(const std::string& sql, std::string_view function) {

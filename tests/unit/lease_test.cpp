@@ -16,22 +16,41 @@ using namespace std::chrono_literals;
 
 namespace {
 
+cachier::backend_capabilities leased_capabilities() {
+    cachier::backend_capabilities caps;
+    caps.claims = cachier::claim_mechanism::lease;
+    caps.max_poll_interval = 20ms;
+    return caps;
+}
+
 /// Memory storage whose claims end at a lease, as a remote server's do.
 class leased_claims final : public cachier::backend {
 public:
-    std::string_view kind() const noexcept override { return "leased"; }
-    bool claims_expire() const noexcept override { return true; }
-    std::chrono::milliseconds max_poll_interval() const noexcept override { return 20ms; }
+    leased_claims() : backend("leased", leased_capabilities()) {}
 
-    std::optional<cachier::stored_entry> load(const cachier::key_ref& ref) override { return values_->load(ref); }
+    /// When set, the first claim attempt finds a claim of an owner that died (never renewed).
+    bool dead_owner_claims_first = false;
+    std::atomic<int> renewals{0};
 
-    void store(const cachier::key_ref& ref, std::string_view value, const cachier::claim_token* held) override {
-        values_->store(ref, value, nullptr);
-        if (held != nullptr) release_claim(ref, *held);
+protected:
+    cachier::read_result do_read(const cachier::key_ref& ref, std::chrono::nanoseconds max_age) override {
+        auto found = values_->read(ref, max_age);
+        const std::lock_guard lock(mutex_);
+        auto it = claims_.find(std::string(ref.key));
+        found.claim = it == claims_.end()                                     ? cachier::claim_state::none
+                      : it->second.second > std::chrono::steady_clock::now() ? cachier::claim_state::live
+                                                                              : cachier::claim_state::expired;
+        return found;
     }
 
-    bool try_claim(const cachier::key_ref& ref, const cachier::claim_token& token,
-                   std::chrono::milliseconds lease) override {
+    void do_store(const cachier::key_ref& ref, const cachier::store_request& request) override {
+        cachier::store_request copy = request;
+        copy.release = nullptr;
+        values_->store(ref, copy);
+    }
+
+    bool do_try_claim(const cachier::key_ref& ref, const cachier::claim_token& token,
+                      std::chrono::milliseconds lease) override {
         const std::lock_guard lock(mutex_);
         auto& claim = claims_[std::string(ref.key)];
         if (std::exchange(dead_owner_claims_first, false)) claim = {"dead-owner", std::chrono::steady_clock::now() + lease};
@@ -41,8 +60,8 @@ public:
         return true;
     }
 
-    void renew_claim(const cachier::key_ref& ref, const cachier::claim_token& token,
-                     std::chrono::milliseconds lease) override {
+    void do_renew_claim(const cachier::key_ref& ref, const cachier::claim_token& token,
+                        std::chrono::milliseconds lease) override {
         const std::lock_guard lock(mutex_);
         auto it = claims_.find(std::string(ref.key));
         if (it == claims_.end() || it->second.first != token) return;
@@ -50,25 +69,24 @@ public:
         ++renewals;
     }
 
-    void release_claim(const cachier::key_ref& ref, const cachier::claim_token& token) override {
+    void do_release_claim(const cachier::key_ref& ref, const cachier::claim_token& token) override {
         const std::lock_guard lock(mutex_);
         auto it = claims_.find(std::string(ref.key));
         if (it != claims_.end() && it->second.first == token) claims_.erase(it);
     }
 
-    /// When set, the first claim attempt finds a claim of an owner that died (never renewed).
-    bool dead_owner_claims_first = false;
-
-    void clear(std::string_view function) override { values_->clear(function); }
-    void clear_claims(std::string_view) override {
+    bool do_remove(const cachier::key_ref& ref) override { return values_->remove(ref); }
+    void do_clear(std::string_view function) override { values_->clear(function); }
+    void do_clear_claims(std::string_view) override {
         const std::lock_guard lock(mutex_);
         claims_.clear();
     }
-    std::size_t remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) override {
-        return values_->remove_older_than(function, max_age);
+    void do_list_functions(const cachier::visitor<cachier::function_info>& visit) override {
+        values_->list_functions(visit);
     }
-
-    std::atomic<int> renewals{0};
+    void do_list_entries(std::string_view function, const cachier::visitor<cachier::entry_info>& visit) override {
+        values_->list_entries(function, visit);
+    }
 
 private:
     std::shared_ptr<cachier::backend> values_ = cachier::memory_backend();
