@@ -42,7 +42,7 @@ start)
         port=$(pick_port "$attempt" "$dir/port")
         [ -n "$port" ] || continue
         if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 -o \
-            "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+            "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_preload_libraries=pg_stat_statements" \
             start >/dev/null 2>&1; then
             echo "$port" >"$dir/port"
             if [ ! -f "$dir/created" ]; then

@@ -7,10 +7,16 @@
 #include <cachier/backend.hpp>
 #include <cachier/errors.hpp>
 
+#include "fork.hpp"
+
 namespace cachier {
 
 backend::backend(std::string kind, backend_capabilities capabilities)
-    : kind_(std::move(kind)), capabilities_(capabilities) {}
+    : kind_(std::move(kind)), capabilities_(capabilities),
+      fork_(std::make_unique<detail::on_fork_child>([this] {
+          detail::renew_lock(sinks_mutex_);
+          detail::renew_lock(watch_mutex_);
+      })) {}
 
 backend::~backend() = default;
 

@@ -10,6 +10,7 @@ std::shared_ptr<change_hub> change_hub::of(backend& store) {
     // Looked up when a function's settings are resolved, never per call.
     static std::mutex mutex;
     static std::map<const backend*, std::weak_ptr<change_hub>> hubs;
+    static const on_fork_child renew{[] { renew_lock(mutex); }};
     const std::lock_guard lock(mutex);
     std::erase_if(hubs, [](const auto& item) { return item.second.expired(); });
     if (auto existing = hubs[&store].lock()) return existing;
@@ -19,10 +20,10 @@ std::shared_ptr<change_hub> change_hub::of(backend& store) {
     return made;
 }
 
-change_hub::stripe& change_hub::stripe_for(std::string_view function, std::string_view key) const noexcept {
-    // Only picks a stripe inside this process; never part of a stored key.
-    const std::size_t h = std::hash<std::string_view>{}(key) ^ (std::hash<std::string_view>{}(function) * 31);
-    return stripes_[h % stripe_count];
+// By key only: the same key of two functions shares a stripe, whose waiters then wake once more
+// than needed and look again. Only picks a stripe inside this process; never part of a stored key.
+change_hub::stripe& change_hub::stripe_for(std::string_view key) const noexcept {
+    return stripes_[std::hash<std::string_view>{}(key) % stripe_count];
 }
 
 void change_hub::advance(stripe& s) noexcept {
@@ -35,18 +36,18 @@ void change_hub::advance(stripe& s) noexcept {
 
 void change_hub::on_change(const change_event& event) noexcept {
     if (!event.key.empty()) {
-        advance(stripe_for(event.function, event.key));
+        advance(stripe_for(event.key));
         return;
     }
     for (auto& s : stripes_) advance(s);  // a change of every entry of the function
 }
 
 std::uint64_t change_hub::generation(const key_ref& ref) const noexcept {
-    return stripe_for(ref.function, ref.key).generation.load(std::memory_order_acquire);
+    return stripe_for(ref.key).generation.load(std::memory_order_acquire);
 }
 
 void change_hub::wait(const key_ref& ref, std::uint64_t seen, std::chrono::steady_clock::time_point deadline) const {
-    stripe& s = stripe_for(ref.function, ref.key);
+    stripe& s = stripe_for(ref.key);
     std::unique_lock lock(s.mutex);
     s.changed.wait_until(lock, deadline, [&] { return s.generation.load(std::memory_order_acquire) != seen; });
 }

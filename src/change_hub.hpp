@@ -14,6 +14,8 @@
 
 #include <cachier/backend.hpp>
 
+#include "fork.hpp"
+
 namespace cachier::detail {
 
 class change_hub final : public change_sink {
@@ -35,11 +37,17 @@ private:
         mutable std::condition_variable changed;
         std::atomic<std::uint64_t> generation{0};  // written under the mutex, read without it
     };
-    [[nodiscard]] stripe& stripe_for(std::string_view function, std::string_view key) const noexcept;
+    [[nodiscard]] stripe& stripe_for(std::string_view key) const noexcept;
     static void advance(stripe& s) noexcept;
 
     static constexpr std::size_t stripe_count = 64;
     mutable std::array<stripe, stripe_count> stripes_;
+    on_fork_child fork_{[this] {
+        for (auto& s : stripes_) {
+            renew_lock(s.mutex);
+            renew_lock(s.changed);
+        }
+    }};
 };
 
 }  // namespace cachier::detail

@@ -13,6 +13,8 @@
 
 #include <cachier/backend.hpp>
 
+#include "fork.hpp"
+
 namespace cachier::detail {
 
 class claim_keeper {
@@ -40,6 +42,13 @@ private:
     std::map<std::uint64_t, held_claim> claims_;
     std::uint64_t next_id_ = 1;
     bool started_ = false;
+    // In a forked child: the renewing thread is gone, and the parent's claims are not the child's.
+    on_fork_child fork_{[this] {
+        renew_lock(mutex_);
+        renew_lock(changed_);
+        claims_.clear();
+        started_ = false;
+    }};
 };
 
 /// Keeps a claim renewed for the lifetime of the guard (only for backends whose claims expire).

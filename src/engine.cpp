@@ -256,7 +256,10 @@ private:
 
     /// Reads the entry (and claims it when that is the plan), then decides what comes next.
     step look() {
-        generation_ = c_.settings.hub->generation(c_.ref);
+        // The change counter is read before each look after the first, so that a change between
+        // the look and the wait is not missed; the first wait looks again once it has read it, so
+        // that hits never pay for it.
+        if (!first_look_) generation_ = c_.settings.hub->generation(c_.ref);
         read_result found;
         try {
             if (force_claim_) {
@@ -328,6 +331,12 @@ private:
                 c_.backend_failed(e);
             }
         }
+        if (!looked_with_counter_) {
+            looked_with_counter_ = true;
+            claim_next_ = false;
+            force_claim_ = false;
+            return step::look;  // reads the counter first: a store from now on is not missed
+        }
         c_.settings.hub->wait(c_.ref, generation_, std::min(deadline_, steady::now() + poll_));
         poll_ = std::min(poll_ * 2, c_.caps().max_poll_interval);
         // A waiter reads (one request per look) while the claim lives; it claims when it is gone.
@@ -348,6 +357,7 @@ private:
     bool force_claim_ = false;
     bool first_look_ = true;
     bool waited_ = false;
+    bool looked_with_counter_ = false;
     std::optional<claim_token> token_;
     std::uint64_t generation_ = 0;
     std::chrono::milliseconds poll_;

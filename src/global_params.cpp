@@ -6,6 +6,7 @@
 #include <cachier/backends.hpp>
 
 #include "change_hub.hpp"
+#include "fork.hpp"
 #include "settings.hpp"
 
 namespace cachier {
@@ -34,6 +35,7 @@ struct global_state {
     std::shared_ptr<cachier::backend> default_backend;  // made on first use
     std::atomic<std::uint64_t> version{1};
     std::atomic<bool> enabled{true};
+    on_fork_child fork{[this] { renew_lock(mutex); }};
 };
 
 // Leaked on purpose: background work may read it during static destruction.

@@ -1,5 +1,7 @@
 #include "log.hpp"
 
+#include "fork.hpp"
+
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -20,6 +22,7 @@ void write_to_stderr(log_level level, std::string_view message) {
 struct log_sink {
     std::mutex mutex;
     std::shared_ptr<const log_callback> callback = std::make_shared<const log_callback>(write_to_stderr);
+    detail::on_fork_child fork{[this] { detail::renew_lock(mutex); }};
 };
 
 // Leaked on purpose: background workers may log while static objects are being destroyed.

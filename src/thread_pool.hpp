@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "fork.hpp"
+
 namespace cachier::detail {
 
 class thread_pool {
@@ -41,6 +43,17 @@ private:
     std::size_t idle_workers_ = 0;
     std::size_t running_ = 0;
     bool stopping_ = false;
+    // In a forked child: the workers are gone and the parent's queued tasks are not the child's.
+    on_fork_child fork_{[this] {
+        renew_lock(mutex_);
+        renew_lock(task_ready_);
+        renew_lock(idle_);
+        for (auto& worker : workers_) abandon_thread(std::move(worker));
+        workers_.clear();
+        tasks_.clear();
+        idle_workers_ = 0;
+        running_ = 0;
+    }};
 };
 
 /// Reads $CACHIER_MAX_WORKERS: a positive integer, else 8.

@@ -51,6 +51,7 @@ std::string redact_url(std::string_view url) {
 
 parsed_url parse_url(std::string_view url) {
     parsed_url out;
+    out.raw = std::string(url);
     const auto scheme_end = url.find("://");
     if (scheme_end == std::string_view::npos || scheme_end == 0)
         throw url_error("scheme", "expected scheme://..., got \"" + redact_url(url) + "\"");
@@ -89,6 +90,10 @@ parsed_url parse_url(std::string_view url) {
 
     std::string_view host = authority;
     std::string_view port;
+    if (authority == ":memory:") {
+        out.host = ":memory:";
+        return out;
+    }
     if (!authority.empty() && authority.front() == '[') {  // [IPv6]:port
         const auto close = authority.find(']');
         if (close == std::string_view::npos) throw url_error("host", "unclosed '[' in an IPv6 address");
@@ -118,6 +123,21 @@ long long parse_url_integer(std::string_view text, const std::string& part) {
     if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < 0)
         throw url_error(part, "expected a non-negative integer, got \"" + std::string(text) + "\"");
     return value;
+}
+
+std::size_t parse_url_count(std::string_view text, const std::string& part) {
+    const long long value = parse_url_integer(text, part);
+    if (value < 1) throw url_error(part, part + " must be at least 1");
+    return static_cast<std::size_t>(value);
+}
+
+url_error unknown_url_option(std::string_view name, std::string_view known) {
+    return url_error("query", "unknown option \"" + std::string(name) + "\" (expected " + std::string(known) + ")");
+}
+
+backend_not_built backend_not_in_build(std::string_view name, std::string_view cmake_option, std::string_view packages) {
+    return backend_not_built("the " + std::string(name) + " backend is not part of this build of cachier; install " +
+                             std::string(packages) + " and configure with -D" + std::string(cmake_option) + "=ON");
 }
 
 std::chrono::milliseconds parse_url_duration(std::string_view text, const std::string& part) {

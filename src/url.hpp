@@ -9,9 +9,12 @@
 #include <utility>
 #include <vector>
 
+#include <cachier/errors.hpp>
+
 namespace cachier::detail {
 
 struct parsed_url {
+    std::string raw;  // the URL as given (may hold a password: never put it in a message)
     std::string scheme;
     std::string user;
     std::optional<std::string> password;
@@ -21,7 +24,8 @@ struct parsed_url {
     std::vector<std::pair<std::string, std::string>> query;
 };
 
-/// Splits a URL; throws url_error("scheme" | "host" | "port" | "query" | ...).
+/// Splits a URL; throws url_error("scheme" | "host" | "port" | "query" | ...). The authority
+/// ":memory:" (SQLite's in-memory database) is a host of that name.
 [[nodiscard]] parsed_url parse_url(std::string_view url);
 
 /// The URL with its password replaced by "***", for messages.
@@ -35,5 +39,15 @@ struct parsed_url {
 
 /// A non-negative integer option of a URL.
 [[nodiscard]] long long parse_url_integer(std::string_view text, const std::string& part);
+
+/// A count option of a URL that must be at least 1.
+[[nodiscard]] std::size_t parse_url_count(std::string_view text, const std::string& part);
+
+/// The error for a URL option its backend does not know; `known` lists the ones it does.
+[[nodiscard]] url_error unknown_url_option(std::string_view name, std::string_view known);
+
+/// The error for a factory of a backend this build does not contain.
+[[nodiscard]] backend_not_built backend_not_in_build(std::string_view name, std::string_view cmake_option,
+                                                     std::string_view packages);
 
 }  // namespace cachier::detail

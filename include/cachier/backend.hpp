@@ -23,6 +23,10 @@
 
 namespace cachier {
 
+namespace detail {
+class on_fork_child;
+}
+
 /// Names one entry: the cached function's name and the entry's key.
 struct key_ref {
     std::string_view function;  ///< the name given to cachier::cachier
@@ -308,6 +312,7 @@ private:
     std::vector<std::shared_ptr<change_sink>> sinks_;
     std::mutex watch_mutex_;
     std::vector<std::pair<std::string, std::size_t>> watched_;
+    std::unique_ptr<detail::on_fork_child> fork_;  // renews the locks above in a forked child
 };
 
 }  // namespace cachier

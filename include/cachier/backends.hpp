@@ -43,8 +43,37 @@ struct file_backend_options {
 /// Throws url_error naming the wrong part of a malformed URL.
 [[nodiscard]] std::shared_ptr<backend> backend_from_url(std::string_view url);
 
-/// The SQL backend (SQLite or PostgreSQL by URL); throws backend_not_built in builds without it.
+/// Settings of the connections a backend keeps to its server or database, shared by its threads.
+struct pool_options {
+    std::size_t size = 8;  ///< connections kept for concurrent callers (at least 1)
+    /// How long a caller waits for a free connection before its call is reported and computed
+    /// without the cache. Unset: the backend's command timeout (Redis), or 5 s (SQL).
+    std::optional<duration> wait_timeout;
+};
+
+/// Settings of the SQL backend.
+struct sql_options {
+    /// Where the database is: `sqlite:///absolute/path.db`, `sqlite://:memory:` (one database per
+    /// backend object, shared by the process's threads), or a `postgresql://` URL, whose query may
+    /// carry any libpq parameter (`sslmode`, `application_name`, ...). Passwords never appear in
+    /// errors or logs.
+    std::string url;
+    std::string table = "cachier_cache";  ///< the table: 1 to 63 letters, digits and _
+    pool_options pool;                     ///< connections (always one for sqlite://:memory:)
+    /// SQLite: how long a writer waits for another process's lock.
+    duration busy_timeout = std::chrono::seconds(5);
+    /// PostgreSQL: how long a connection attempt may take (libpq's connect_timeout, unless the URL sets it).
+    duration connect_timeout = std::chrono::seconds(2);
+};
+
+/// The SQL backend (SQLite or PostgreSQL, by the URL's scheme). The URL may also carry the
+/// options `table`, `pool_size` and `busy_timeout` (e.g. `sqlite:///c.db?table=app&busy_timeout=2s`).
+/// Throws url_error naming the wrong part of a malformed URL, backend_not_built for an engine this
+/// build does not contain.
 [[nodiscard]] std::shared_ptr<backend> sql_backend(std::string_view url);
+
+/// The SQL backend from options.
+[[nodiscard]] std::shared_ptr<backend> sql_backend(const sql_options& options);
 
 /// Settings of the Redis backend.
 struct redis_options {
@@ -57,7 +86,7 @@ struct redis_options {
     std::string prefix = "cachier";          ///< first part of every key: {prefix}:{function}:{digest}
     duration connect_timeout = std::chrono::seconds(2);  ///< to connect (and AUTH, SELECT)
     duration command_timeout = std::chrono::seconds(2);  ///< for one command's reply
-    std::size_t pool_size = 8;               ///< connections kept for concurrent callers
+    pool_options pool;                       ///< connections shared by the process's threads
     /// A native expiry: Redis drops an entry this long after it was stored. Off by default, so that
     /// next_time can still serve stale values.
     std::optional<duration> entry_ttl;

@@ -3,11 +3,13 @@
 // A backend joins by instantiating it once, e.g. in redis.cpp:
 //   INSTANTIATE_TEST_SUITE_P(redis, Conformance, testing::Values(redis_under_test()), backend_name);
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -42,6 +44,27 @@ protected:
     [[nodiscard]] std::string fn_name(const std::string& suffix = "") const;
     [[nodiscard]] bool shared_between_processes() const { return static_cast<bool>(GetParam().url); }
     [[nodiscard]] std::string url() const { return GetParam().url(scratch_.path()); }
+
+    /// The median, over three trials, of how long a call of `f` waiting for another process's
+    /// computation of the same key (f's name, arguments 0..2) takes to return after that process
+    /// stored the value.
+    template <class F>
+    std::int64_t median_wake_up_delay_ns(F& f) {
+        std::vector<std::int64_t> delays;
+        for (int trial = 0; trial < 3; ++trial) {
+            const auto log = scratch_.path() / ("wake" + std::to_string(trial) + ".log");
+            worker_process computing({"compute", url(), f.name(), std::to_string(trial), "400", log.string()});
+            if (!eventually([&] { return !read_lines(log).empty(); }, std::chrono::seconds(10))) return -1;
+            EXPECT_EQ(f(trial), trial * 2);
+            const std::int64_t woke = wall_clock_ns();
+            EXPECT_EQ(computing.wait(), 0);
+            const auto lines = read_lines(log);
+            if (lines.size() != 2U) return -1;
+            delays.push_back(woke - std::stoll(lines[1].substr(lines[1].find(' ') + 1)));
+        }
+        std::sort(delays.begin(), delays.end());
+        return delays[1];
+    }
 
     scratch_dir scratch_;
     std::shared_ptr<backend> backend_;

@@ -4,13 +4,15 @@
 #include <future>
 #include <thread>
 
+#include <hiredis/hiredis.h>
+
 #include <gtest/gtest.h>
 
 #include <cachier/cachier.hpp>
 
 #include "../support/test_server.hpp"
 #include "../support/test_support.hpp"
-#include "backends/redis_url.hpp"
+#include "backends/redis/redis_url.hpp"
 
 using namespace std::chrono_literals;
 using cachier::test::redis_server;
@@ -51,7 +53,7 @@ TEST(RedisUrl, ParsesEveryPart) {
     EXPECT_EQ(o.user, "alice");
     EXPECT_EQ(o.password, "p@ss");
     EXPECT_EQ(o.prefix, "app");
-    EXPECT_EQ(o.pool_size, 4U);
+    EXPECT_EQ(o.pool.size, 4U);
     EXPECT_EQ(o.connect_timeout.get(), 500ms);
     EXPECT_EQ(o.command_timeout.get(), 2s);
     EXPECT_EQ(o.entry_ttl->get(), 1h);
@@ -257,5 +259,75 @@ TEST(RedisBackend, AclUserUrl) {
     EXPECT_EQ(f(4), 4);
     EXPECT_EQ(f(4), 4);
     EXPECT_EQ(computed, 1);
+    EXPECT_EQ(f.metrics().backend_errors, 0U);
+}
+
+namespace {
+
+/// Commands the server received from clients (not from scripts), as MONITOR reports them, between
+/// two marker commands sent by the test.
+class command_counter {
+public:
+    explicit command_counter(const std::string& url) {
+        const auto colon = url.rfind(':');
+        const std::string host = url.substr(8, colon - 8);
+        const int port = std::stoi(url.substr(colon + 1));
+        monitor_ = redisConnect(host.c_str(), port);
+        marker_ = redisConnect(host.c_str(), port);
+        freeReplyObject(redisCommand(monitor_, "MONITOR"));
+    }
+    ~command_counter() {
+        redisFree(monitor_);
+        redisFree(marker_);
+    }
+    command_counter(const command_counter&) = delete;
+    command_counter& operator=(const command_counter&) = delete;
+
+    /// The client commands the server ran since the previous call (or since MONITOR started).
+    std::vector<std::string> since_last() {
+        const std::string marker = "cachier-test-marker-" + std::to_string(++markers_);
+        freeReplyObject(redisCommand(marker_, "ECHO %s", marker.c_str()));
+        std::vector<std::string> commands;
+        for (;;) {
+            void* raw = nullptr;
+            if (redisGetReply(monitor_, &raw) != REDIS_OK) return commands;
+            const std::string line(static_cast<redisReply*>(raw)->str, static_cast<redisReply*>(raw)->len);
+            freeReplyObject(raw);
+            if (line.find(marker) != std::string::npos) return commands;
+            if (line.find(" lua]") == std::string::npos && line.find("cachier-test-marker") == std::string::npos)
+                commands.push_back(line);
+        }
+    }
+
+private:
+    redisContext* monitor_ = nullptr;
+    redisContext* marker_ = nullptr;
+    int markers_ = 0;
+};
+
+std::string joined(const std::vector<std::string>& lines) {
+    std::string out;
+    for (const auto& l : lines) out += "\n  " + l;
+    return out;
+}
+
+}  // namespace
+
+// A miss with its store is two commands from the client (SET NX GET, then the store script), and
+// a hit is one; counted on the server with MONITOR, which shows script-internal calls apart.
+TEST(RedisBackend, MissWithItsStoreIsTwoRoundTrips) {
+    redis_server server;
+    auto f = cachier::cachier("redis.round_trips", [](int x) { return x * 3; },
+                              on(server.url() + "/0?prefix=" + unique_prefix()));
+    ASSERT_EQ(f(0), 0);  // connects and learns the server's clock
+    ASSERT_EQ(f(0), 0);
+    command_counter counter(server.url());
+    counter.since_last();
+    EXPECT_EQ(f(1), 3);
+    const auto miss = counter.since_last();
+    EXPECT_EQ(miss.size(), 2U) << "a miss with its store:" << joined(miss);
+    EXPECT_EQ(f(1), 3);
+    const auto hit = counter.since_last();
+    EXPECT_EQ(hit.size(), 1U) << "a hit:" << joined(hit);
     EXPECT_EQ(f.metrics().backend_errors, 0U);
 }

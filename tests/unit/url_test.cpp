@@ -34,7 +34,10 @@ TEST(BackendUrl, MalformedUrlsNameTheWrongPart) {
     EXPECT_EQ(part_of("://x"), "scheme");
     EXPECT_EQ(part_of("ftp://host/x"), "scheme");
     EXPECT_EQ(part_of("file://relative/dir"), "path");
-    EXPECT_EQ(part_of("file:///tmp/x?y=1"), "path");
+    EXPECT_EQ(part_of("file:///tmp/x?y=1"), "query");
+    EXPECT_EQ(part_of("file:///tmp/x#frag"), "fragment");
+    EXPECT_EQ(part_of("sqlite://relative.db"), "path");
+    EXPECT_EQ(part_of("redis://:pw@host:0/0"), "port");
     EXPECT_EQ(part_of("memory://something"), "path");
 }
 

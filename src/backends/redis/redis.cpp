@@ -10,9 +10,10 @@
 #include <cachier/backends.hpp>
 #include <cachier/errors.hpp>
 
-#include "../digest.hpp"
-#include "change_listener.hpp"
-#include "change_payload.hpp"
+#include "../../digest.hpp"
+#include "../../fork.hpp"
+#include "../common/change_listener.hpp"
+#include "../common/change_payload.hpp"
 #include "redis_client.hpp"
 #include "redis_scripts.hpp"
 #include "redis_url.hpp"
@@ -413,17 +414,17 @@ private:
     std::mutex clock_mutex_;
     std::atomic<std::int64_t> offset_us_{0};
     std::atomic<steady::rep> synced_at_{0};
-    detail::change_listener<connection> listener_;  // last: its thread uses the members above
+    detail::change_listener<connection> listener_;  // its thread uses the members above
+    detail::on_fork_child fork_{[this] { detail::renew_lock(clock_mutex_); }};
 };
 
 }  // namespace
 
 std::shared_ptr<backend> redis_backend(const redis_options& options) {
     if (options.prefix.empty()) throw config_error("redis prefix cannot be empty");
-    if (options.pool_size == 0) throw config_error("redis pool_size must be at least 1");
+    if (options.pool.size == 0) throw config_error("redis pool size must be at least 1");
     return std::make_shared<redis_store>(options);
 }
 
-std::shared_ptr<backend> redis_backend(std::string_view url) { return redis_backend(options_from_url(url)); }
 
 }  // namespace cachier

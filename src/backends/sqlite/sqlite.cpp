@@ -11,11 +11,35 @@
 
 #include <cachier/errors.hpp>
 
-#include "connection_pool.hpp"
-#include "sql_common.hpp"
+#include "../common/connection_pool.hpp"
+#include "../sql/sql_common.hpp"
 
 namespace cachier::detail::sql {
 namespace {
+
+/// What the SQLite backend needs from sql_options.
+struct sqlite_settings {
+    std::string path;  // empty for an in-memory database
+    std::string table;
+    std::chrono::milliseconds busy_timeout;
+    std::size_t pool_size;
+    std::chrono::nanoseconds pool_wait;
+};
+
+sqlite_settings settings_from(const sql_options& o) {
+    sqlite_settings s;
+    const std::string_view rest = std::string_view(o.url).substr(std::string_view("sqlite://").size());
+    if (rest != ":memory:") {
+        if (rest.size() < 2 || rest.front() != '/')
+            throw url_error("path", "expected sqlite:///absolute/path.db or sqlite://:memory:");
+        s.path = std::string(rest);
+    }
+    s.table = o.table;
+    s.busy_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(o.busy_timeout.get());
+    s.pool_size = s.path.empty() ? 1 : o.pool.size;  // one in-memory database, one connection
+    s.pool_wait = o.pool.wait_timeout.value_or(o.busy_timeout.get() + std::chrono::seconds(1)).get();
+    return s;
+}
 
 std::int64_t now_us() {
     return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -184,7 +208,7 @@ public:
                          ? "file:cachier-memory-" + std::to_string(next_memory_id()) + "?mode=memory&cache=shared"
                          : settings_.path),
           sql_(statements_for(settings_.table)),
-          pool_([this] { return make_connection(); }, settings_.pool_size, settings_.busy_timeout + std::chrono::seconds(1),
+          pool_([this] { return make_connection(); }, settings_.pool_size, settings_.pool_wait,
                 settings_.path.empty() ? "sqlite://:memory:" : "sqlite://" + settings_.path) {
         if (settings_.path.empty()) keeper_ = make_connection();  // keeps the in-memory database alive
     }
@@ -192,21 +216,27 @@ public:
 protected:
     read_result do_read(const key_ref& ref, std::chrono::nanoseconds) override {
         auto c = pool_.acquire();
-        sqlite3_stmt* s = c->statement(sql_.read);
+        return read_on(*c, ref);
+    }
+
+    // A claim taken only when the value is missing or stale (one UPSERT), then the row as it is.
+    read_result do_read_or_claim(const key_ref& ref, const claim_request& request) override {
+        auto c = pool_.acquire();
+        sqlite3_stmt* s = c->statement(sql_.claim_if_stale);
+        const std::int64_t now = now_us();
         c->bind_text(s, 1, ref.function);
         c->bind_text(s, 2, ref.key);
-        read_result out;
-        if (!c->step(s)) return out;
-        const std::int64_t now = now_us();
-        const bool expired = sqlite3_column_type(s, 2) != SQLITE_NULL && sqlite3_column_int64(s, 2) <= now;
-        if (sqlite3_column_type(s, 0) != SQLITE_NULL && !expired) {
-            const auto* bytes = static_cast<const char*>(sqlite3_column_blob(s, 0));
-            out.entry = stored_entry{std::string(bytes == nullptr ? "" : bytes,
-                                                 static_cast<std::size_t>(sqlite3_column_bytes(s, 0))),
-                                     std::chrono::microseconds(now - sqlite3_column_int64(s, 1))};
+        c->bind_text(s, 3, request.token);
+        c->bind_int(s, 4, now + micros(request.lease));
+        c->bind_int(s, 5, now);
+        c->bind_int(s, 6, now - micros(request.max_age));
+        c->step(s);
+        const bool claimed = c->changes() == 1;
+        read_result out = read_on(*c, ref);
+        if (claimed) {
+            out.claimed = true;
+            out.claim = claim_state::none;
         }
-        out.claim = claim_from(s, 3, now);
-        sqlite3_reset(s);
         return out;
     }
 
@@ -356,7 +386,7 @@ private:
     static constexpr std::size_t listing_page = 1000;
 
     struct statements {
-        std::string read, store, claim, renew, release, remove, drop_empty, drop_empty_of_function, clear_unclaimed,
+        std::string read, claim_if_stale, store, claim, renew, release, remove, drop_empty, drop_empty_of_function, clear_unclaimed,
             clear_claimed, clear_claims, remove_unclaimed, remove_claimed, count, functions, entries;
     };
 
@@ -366,6 +396,11 @@ private:
         const std::string live = " AND (expires_at IS NULL OR expires_at > ?3)";
         return {
             "SELECT value, stored_at, expires_at, claim_owner, claim_expires FROM " + t + where,
+            "INSERT INTO " + t + " (function, key, claim_owner, claim_expires) VALUES (?1, ?2, ?3, ?4) "
+            "ON CONFLICT (function, key) DO UPDATE SET claim_owner = excluded.claim_owner, "
+            "claim_expires = excluded.claim_expires "
+            "WHERE (claim_owner IS NULL OR claim_expires < ?5 OR claim_owner = excluded.claim_owner) "
+            "AND (value IS NULL OR stored_at < ?6 OR expires_at <= ?5)",
             "INSERT INTO " + t + " (function, key, value, stored_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?6) "
             "ON CONFLICT (function, key) DO UPDATE SET value = excluded.value, stored_at = excluded.stored_at, "
             "expires_at = excluded.expires_at, "
@@ -394,6 +429,26 @@ private:
             "claim_expires FROM " + t + " WHERE function = ?1 AND key > ?2 ORDER BY key LIMIT " +
                 std::to_string(listing_page),
         };
+    }
+
+    /// The row of one entry: its value (unless expired), age and claim.
+    read_result read_on(sqlite_connection& c, const key_ref& ref) {
+        sqlite3_stmt* s = c.statement(sql_.read);
+        c.bind_text(s, 1, ref.function);
+        c.bind_text(s, 2, ref.key);
+        read_result out;
+        if (!c.step(s)) return out;
+        const std::int64_t now = now_us();
+        const bool expired = sqlite3_column_type(s, 2) != SQLITE_NULL && sqlite3_column_int64(s, 2) <= now;
+        if (sqlite3_column_type(s, 0) != SQLITE_NULL && !expired) {
+            const auto* bytes = static_cast<const char*>(sqlite3_column_blob(s, 0));
+            out.entry = stored_entry{std::string(bytes == nullptr ? "" : bytes,
+                                                 static_cast<std::size_t>(sqlite3_column_bytes(s, 0))),
+                                     std::chrono::microseconds(now - sqlite3_column_int64(s, 1))};
+        }
+        out.claim = claim_from(s, 3, now);
+        sqlite3_reset(s);
+        return out;
     }
 
     static std::string column_text(sqlite3_stmt* s, int column) {
@@ -436,12 +491,13 @@ private:
     bool schema_ready_ = false;
     std::unique_ptr<sqlite_connection> keeper_;
     connection_pool<sqlite_connection> pool_;
+    on_fork_child fork_{[this] { renew_lock(schema_mutex_); }};
 };
 
 }  // namespace
 
-std::shared_ptr<backend> make_sqlite_backend(const sqlite_settings& settings) {
-    return std::make_shared<sqlite_store>(settings);
+std::shared_ptr<backend> make_sqlite_backend(const sql_options& options) {
+    return std::make_shared<sqlite_store>(settings_from(options));
 }
 
 }  // namespace cachier::detail::sql

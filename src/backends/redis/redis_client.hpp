@@ -13,7 +13,7 @@
 
 #include <cachier/backends.hpp>
 
-#include "connection_pool.hpp"
+#include "../common/connection_pool.hpp"
 
 namespace cachier::detail::redis {
 

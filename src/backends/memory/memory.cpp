@@ -15,6 +15,9 @@
 
 #include <cachier/backends.hpp>
 
+#include "../../backend_registry.hpp"
+#include "../../fork.hpp"
+
 namespace cachier {
 namespace {
 
@@ -97,6 +100,11 @@ public:
     private:
         spread_lock& lock_;
     };
+
+    /// Makes every slot usable again in a forked child (see fork.hpp).
+    void renew() noexcept {
+        for (auto& s : slots_) detail::renew_lock(s.mutex);
+    }
 
 private:
     static constexpr std::size_t slot_count = 8;
@@ -318,10 +326,22 @@ private:
 
     static constexpr std::size_t shard_count = 64;
     std::array<shard, shard_count> shards_;
+    detail::on_fork_child fork_{[this] {
+        for (auto& s : shards_) s.lock.renew();
+    }};
 };
 
 }  // namespace
 
 std::shared_ptr<backend> memory_backend() { return std::make_shared<memory_store>(); }
+
+detail::scheme_list detail::memory_schemes() {
+    return {{"memory", [](const parsed_url& url) {
+                 if (!url.host.empty() || url.port || !url.user.empty() || (!url.path.empty() && url.path != "/") ||
+                     !url.query.empty())
+                     throw url_error("path", "memory:// takes no host, path or options");
+                 return memory_backend();
+             }}};
+}
 
 }  // namespace cachier

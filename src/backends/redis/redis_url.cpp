@@ -1,15 +1,16 @@
-// redis:// and redis+unix:// URLs to redis_options.
+// redis:// and redis+unix:// URLs to redis_options, and the Redis backend's URL schemes.
 
 #include <cachier/backends.hpp>
 #include <cachier/errors.hpp>
 
-#include "../url.hpp"
+#include "../../backend_registry.hpp"
 #include "redis_url.hpp"
 
 namespace cachier::detail::redis {
 
-redis_options options_from_url(std::string_view url) {
-    const parsed_url u = parse_url(url);
+redis_options options_from_url(std::string_view url) { return options_from_url(parse_url(url)); }
+
+redis_options options_from_url(const parsed_url& u) {
     redis_options o;
     if (u.scheme == "rediss")
         throw backend_not_built("rediss:// needs TLS, which this build's hiredis (0.14) does not have; "
@@ -41,17 +42,37 @@ redis_options options_from_url(std::string_view url) {
         } else if (name == "command_timeout") {
             o.command_timeout = parse_url_duration(value, "command_timeout");
         } else if (name == "pool_size") {
-            o.pool_size = static_cast<std::size_t>(parse_url_integer(value, "pool_size"));
-            if (o.pool_size == 0) throw url_error("pool_size", "pool_size must be at least 1");
+            o.pool.size = parse_url_count(value, "pool_size");
         } else if (name == "entry_ttl") {
             o.entry_ttl = parse_url_duration(value, "entry_ttl");
         } else {
-            throw url_error("query", "unknown option \"" + name +
-                                         "\" (expected prefix, db, connect_timeout, command_timeout, pool_size, "
-                                         "entry_ttl)");
+            throw unknown_url_option(name, "prefix, db, connect_timeout, command_timeout, pool_size, entry_ttl");
         }
     }
     return o;
 }
 
 }  // namespace cachier::detail::redis
+
+namespace cachier::detail {
+
+scheme_list redis_schemes() {
+    const auto make = [](const parsed_url& url) { return redis_backend(redis::options_from_url(url)); };
+    return {{"redis", make}, {"rediss", make}, {"redis+unix", make}, {"unix", make}};
+}
+
+}  // namespace cachier::detail
+
+namespace cachier {
+
+std::shared_ptr<backend> redis_backend(std::string_view url) {
+    return redis_backend(detail::redis::options_from_url(url));
+}
+
+#ifndef CACHIER_HAS_REDIS
+std::shared_ptr<backend> redis_backend(const redis_options&) {
+    throw detail::backend_not_in_build("redis", "CACHIER_WITH_REDIS", "libhiredis-dev");
+}
+#endif
+
+}  // namespace cachier

@@ -22,9 +22,11 @@
 #include <cachier/backends.hpp>
 #include <cachier/errors.hpp>
 
-#include "../digest.hpp"
-#include "../log.hpp"
-#include "../settings.hpp"
+#include "../../backend_registry.hpp"
+#include "../../digest.hpp"
+#include "../../fork.hpp"
+#include "../../log.hpp"
+#include "../../settings.hpp"
 #include "file_format.hpp"
 
 namespace cachier {
@@ -121,8 +123,7 @@ struct string_hash {
 backend_capabilities file_capabilities() {
     backend_capabilities caps;
     caps.claims = claim_mechanism::lock;  // flock: the kernel releases it when the owner dies
-    caps.cheap_entry_count = true;
-    caps.cheap_listing = true;
+    caps.cheap_listing = true;  // a header read per entry
     // Other processes' writes are found by polling; 16 ms keeps a waiter within 20 ms of a store.
     caps.max_poll_interval = std::chrono::milliseconds(16);
     return caps;
@@ -266,15 +267,6 @@ protected:
             return true;
         });
         return removed;
-    }
-
-    std::uint64_t do_entry_count(std::string_view function) override {
-        std::uint64_t count = 0;
-        for_each_file(function, [&](const std::string&, std::string_view name) {
-            count += is_entry_name(name) ? 1 : 0;
-            return true;
-        });
-        return count;
     }
 
     void do_list_functions(const visitor<function_info>& visit) override {
@@ -521,6 +513,10 @@ private:
     std::mutex held_mutex_;
     std::unordered_map<claim_token, held_lock> held_;
     std::atomic<std::uint64_t> temp_counter_{0};
+    detail::on_fork_child fork_{[this] {
+        detail::renew_lock(dirs_mutex_);
+        detail::renew_lock(held_mutex_);
+    }};
 };
 
 }  // namespace
@@ -546,10 +542,20 @@ std::shared_ptr<backend> file_backend(const std::filesystem::path& directory) {
 
 namespace detail {
 
+scheme_list file_schemes() {
+    return {{"file", [](const parsed_url& url) {
+                 if (!url.host.empty() || url.port || !url.user.empty())
+                     throw url_error("path", "file URLs take an absolute path (file:///abs/dir), not a host");
+                 if (!url.query.empty()) throw url_error("query", "file URLs take no options");
+                 return url.path.empty() ? file_backend() : file_backend(std::filesystem::path(url.path));
+             }}};
+}
+
 std::shared_ptr<backend> shared_file_backend(const std::filesystem::path& directory) {
     // One object per directory in a process, so threads share its claims and wake-ups.
     static std::mutex mutex;
     static std::unordered_map<std::string, std::weak_ptr<backend>> instances;
+    static const on_fork_child renew{[] { renew_lock(mutex); }};
     std::filesystem::path dir = (directory.is_relative() ? std::filesystem::absolute(directory) : directory)
                                     .lexically_normal();
     if (!dir.has_filename() && dir.has_relative_path()) dir = dir.parent_path();  // "/a/b/" -> "/a/b"

@@ -132,8 +132,8 @@ reply connection::next_push(std::chrono::milliseconds timeout, int wake_fd) {
 }
 
 std::unique_ptr<pool> make_pool(const redis_options& options) {
-    return std::make_unique<pool>([options] { return std::make_unique<connection>(options); }, options.pool_size,
-                                  options.command_timeout.get(), describe(options));
+    return std::make_unique<pool>([options] { return std::make_unique<connection>(options); }, options.pool.size,
+                                  options.pool.wait_timeout.value_or(options.command_timeout).get(), describe(options));
 }
 
 }  // namespace cachier::detail::redis

@@ -15,11 +15,13 @@
 
 #include <cachier/errors.hpp>
 
-#include "../digest.hpp"
-#include "change_listener.hpp"
-#include "change_payload.hpp"
-#include "connection_pool.hpp"
-#include "sql_common.hpp"
+#include "../../digest.hpp"
+#include "../../fork.hpp"
+#include "../../url.hpp"
+#include "../common/change_listener.hpp"
+#include "../common/change_payload.hpp"
+#include "../common/connection_pool.hpp"
+#include "../sql/sql_common.hpp"
 
 namespace cachier::detail::sql {
 namespace {
@@ -28,6 +30,46 @@ struct result_deleter {
     void operator()(PGresult* r) const noexcept { PQclear(r); }
 };
 using result = std::unique_ptr<PGresult, result_deleter>;
+
+/// What the PostgreSQL backend needs from sql_options.
+struct postgres_settings {
+    std::string conninfo;     // the URL for libpq
+    std::string description;  // postgresql://user@host:port/db, never with the password
+    std::string table;
+    std::size_t pool_size;
+    std::chrono::nanoseconds pool_wait;
+};
+
+postgres_settings settings_from(const sql_options& o) {
+    postgres_settings s;
+    const parsed_url u = parse_url(o.url);  // checks the general shape and names the wrong part
+    s.conninfo = o.url;
+    bool has_connect_timeout = false;
+    for (const auto& item : u.query) has_connect_timeout = has_connect_timeout || item.first == "connect_timeout";
+    if (!has_connect_timeout) {
+        const auto seconds = std::max<std::int64_t>(1, std::chrono::ceil<std::chrono::seconds>(o.connect_timeout.get()).count());
+        s.conninfo.append(u.query.empty() && s.conninfo.find('?') == std::string::npos ? "?" : "&")
+            .append("connect_timeout=" + std::to_string(seconds));
+    }
+    char* error = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(s.conninfo.c_str(), &error);
+    if (parsed == nullptr) {
+        std::string why = error != nullptr ? error : "cannot parse";
+        PQfreemem(error);
+        while (!why.empty() && why.back() == '\n') why.pop_back();
+        throw url_error("query", why);
+    }
+    PQconninfoFree(parsed);
+    s.description = "postgresql://";
+    if (!u.user.empty()) s.description.append(u.user).append("@");
+    s.description.append(u.host.empty() ? "localhost" : u.host);
+    if (u.port) s.description.append(":").append(std::to_string(*u.port));
+    s.description.append(u.path);
+    s.table = o.table;
+    s.pool_size = o.pool.size;
+    s.pool_wait = o.pool.wait_timeout.value_or(std::chrono::seconds(5)).get();
+    return s;
+}
 
 std::string trimmed(const char* message) {
     std::string s = message != nullptr ? message : "";
@@ -158,8 +200,9 @@ public:
     explicit postgres_store(postgres_settings settings)
         : backend("postgresql", postgres_capabilities()),
           settings_(std::move(settings)),
-          sql_(statements_for(settings_.table)),
-          pool_([this] { return make_connection(); }, settings_.pool_size, std::chrono::seconds(5),
+          claim_function_(claim_function_for(settings_.table)),
+          sql_(statements_for(settings_.table, claim_function_)),
+          pool_([this] { return make_connection(); }, settings_.pool_size, settings_.pool_wait,
                 settings_.description),
           listener_(
               "postgres change notifications", [this] { return std::make_unique<pg_connection>(settings_); },
@@ -301,7 +344,7 @@ private:
             count, functions, entries;
     };
 
-    static statements statements_for(const std::string& t) {
+    static statements statements_for(const std::string& t, const std::string& claim_function) {
         const std::string now = "clock_timestamp()";
         const std::string where = " WHERE function = $1 AND key = $2";
         const std::string lease = now + " + $4::int8 * interval '1 millisecond'";
@@ -309,28 +352,22 @@ private:
         const std::string unexpired = "(expires_at IS NULL OR expires_at > " + now + ")";
         const std::string claim_code = "(CASE WHEN claim_owner IS NULL THEN 0 WHEN claim_expires < " + now +
                                        " THEN 2 ELSE 1 END)::int8";
-        const std::string fresh = "stored_at >= " + now + " - $5::int8 * interval '1 microsecond'";
         auto notify_on = [](const std::string& channel_param, char kind, const std::string& key) {
             return "pg_notify(" + channel_param + ", '" + std::string(1, kind) + "'" + key + ")";
         };
         return {
             // read: value (NULL when expired), age, claim state
             "SELECT CASE WHEN " + unexpired + " THEN value END, " + age_us + ", " + claim_code + " FROM " + t + where,
-            // read_or_claim: the row as it was, and a claim taken only when the value is missing or stale
-            // and nobody else's claim lives; a fresh hit writes nothing.
-            "WITH cur AS (SELECT CASE WHEN " + unexpired + " THEN value END AS value, stored_at, claim_owner, "
-            "claim_expires FROM " + t + where + "), "
-            "want AS (SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM cur WHERE (value IS NOT NULL AND " + fresh + ") OR "
-            "(claim_owner IS NOT NULL AND claim_owner <> $3 AND claim_expires >= " + now + "))), "
-            "claimed AS (INSERT INTO " + t + " AS c (function, key, claim_owner, claim_expires) SELECT $1, $2, $3, " +
-                lease + " FROM want ON CONFLICT (function, key) DO UPDATE SET claim_owner = EXCLUDED.claim_owner, "
-                "claim_expires = EXCLUDED.claim_expires WHERE (c.claim_owner IS NULL OR c.claim_expires < " + now +
-                " OR c.claim_owner = EXCLUDED.claim_owner) AND (c.value IS NULL OR c.stored_at < " + now +
-                " - $5::int8 * interval '1 microsecond' OR c.expires_at <= " + now + ") RETURNING 1) "
-                "SELECT cur.value, (extract(epoch FROM " + now + " - cur.stored_at) * 1000000)::int8, "
-                "(CASE WHEN cur.claim_owner IS NULL THEN 0 WHEN cur.claim_expires < " + now +
-                " THEN 2 ELSE 1 END)::int8, (SELECT count(*) FROM claimed)::int8 FROM (SELECT 1) AS one "
-                "LEFT JOIN cur ON true",
+            // read_or_claim: the row, and a claim taken (by the claim function, in the same statement)
+            // only when the value is missing or stale and nobody else's claim lives. A fresh hit is a
+            // plain read: the function, and its write, run only on a miss.
+            "SELECT CASE WHEN t.expires_at IS NULL OR t.expires_at > " + now + " THEN t.value END, "
+            "(extract(epoch FROM " + now + " - t.stored_at) * 1000000)::int8, "
+            "(CASE WHEN t.claim_owner IS NULL THEN 0 WHEN t.claim_expires < " + now + " THEN 2 ELSE 1 END)::int8, "
+            "(CASE WHEN (t.value IS NULL OR t.expires_at <= " + now + " OR t.stored_at < " + now +
+                " - $5::int8 * interval '1 microsecond') AND (t.claim_owner IS NULL OR t.claim_owner = $3 OR "
+                "t.claim_expires < " + now + ") THEN " + claim_function + "($1, $2, $3, $4::int8, $5::int8) "
+                "ELSE 0 END)::int8 FROM (SELECT 1) AS one LEFT JOIN " + t + " AS t ON t.function = $1 AND t.key = $2",
             // store: $3 value, $4 claim to release, $5 age in us, $6 expiry in us (or NULL), $7 channel
             "WITH up AS (INSERT INTO " + t + " AS c (function, key, value, stored_at, expires_at) VALUES ($1, $2, $3, " +
                 now + " - $5::int8 * interval '1 microsecond', " + now +
@@ -373,10 +410,16 @@ private:
             "SELECT count(*)::int8 FROM " + t + " WHERE function = $1 AND value IS NOT NULL AND " + unexpired,
             "SELECT function, count(*)::int8, sum(length(value))::int8, max(" + age_us + ")::int8, min(" + age_us +
                 ")::int8 FROM " + t + " WHERE value IS NOT NULL AND " + unexpired + " GROUP BY function",
-            "SELECT key, (value IS NOT NULL AND " + unexpired + ")::int8, coalesce(length(value), 0)::int8, "
+            "SELECT key, (CASE WHEN value IS NOT NULL AND " + unexpired + " THEN 1 ELSE 0 END)::int8, coalesce(length(value), 0)::int8, "
             "coalesce(" + age_us + ", 0), " + claim_code + " FROM " + t +
                 " WHERE function = $1 AND key > $2 ORDER BY key LIMIT " + std::to_string(listing_page),
         };
+    }
+
+    /// The SQL function that claims one entry of `table` when it is missing or stale (a name of
+    /// at most 63 characters whatever the table's).
+    static std::string claim_function_for(const std::string& table) {
+        return "cachier_claim_" + std::string(sha256_hex(table).view().substr(0, 16));
     }
 
     /// A read's row (value, age, claim state), or nothing.
@@ -436,6 +479,16 @@ private:
                       "claim_owner text, claim_expires timestamptz, expires_at timestamptz, PRIMARY KEY (function, key))");
             // Tables made before per-entry expiry gain the column (no rewrite: it is nullable).
             c.execute("ALTER TABLE " + t + " ADD COLUMN IF NOT EXISTS expires_at timestamptz");
+            // The claim of read_or_claim: 1 when the token holds the claim afterwards.
+            c.execute("CREATE OR REPLACE FUNCTION " + claim_function_ +
+                      "(f text, k text, owner text, lease_ms int8, max_age_us int8) RETURNS int8 LANGUAGE sql "
+                      "VOLATILE AS $$ WITH c AS (INSERT INTO " + t + " AS c (function, key, claim_owner, claim_expires) "
+                      "VALUES (f, k, owner, clock_timestamp() + lease_ms * interval '1 millisecond') "
+                      "ON CONFLICT (function, key) DO UPDATE SET claim_owner = EXCLUDED.claim_owner, "
+                      "claim_expires = EXCLUDED.claim_expires WHERE (c.claim_owner IS NULL OR "
+                      "c.claim_expires < clock_timestamp() OR c.claim_owner = EXCLUDED.claim_owner) AND "
+                      "(c.value IS NULL OR c.expires_at <= clock_timestamp() OR c.stored_at < clock_timestamp() - "
+                      "max_age_us * interval '1 microsecond') RETURNING 1) SELECT count(*) FROM c $$");
             c.execute(std::string("INSERT INTO ") + versions_table + " VALUES ('" + t + "', " +
                       std::to_string(schema_version) + ") ON CONFLICT DO NOTHING");
             result r = c.execute(std::string("SELECT version FROM ") + versions_table + " WHERE table_name = '" + t + "'");
@@ -454,19 +507,24 @@ private:
     }
 
     const postgres_settings settings_;
+    const std::string claim_function_;
     const statements sql_;
     std::mutex schema_mutex_;
     bool schema_ready_ = false;
     connection_pool<pg_connection> pool_;
     std::mutex channels_mutex_;
     std::map<std::string, std::string> channels_;  // NOTIFY channel -> function, for watched functions
-    change_listener<pg_connection> listener_;       // last: its thread uses the members above
+    change_listener<pg_connection> listener_;       // its thread uses the members above
+    on_fork_child fork_{[this] {
+        renew_lock(schema_mutex_);
+        renew_lock(channels_mutex_);
+    }};
 };
 
 }  // namespace
 
-std::shared_ptr<backend> make_postgres_backend(const postgres_settings& settings) {
-    return std::make_shared<postgres_store>(settings);
+std::shared_ptr<backend> make_postgres_backend(const sql_options& options) {
+    return std::make_shared<postgres_store>(settings_from(options));
 }
 
 }  // namespace cachier::detail::sql

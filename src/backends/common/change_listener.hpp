@@ -20,7 +20,8 @@
 
 #include <cachier/errors.hpp>
 
-#include "../log.hpp"
+#include "../../fork.hpp"
+#include "../../log.hpp"
 
 namespace cachier::detail {
 
@@ -150,14 +151,25 @@ private:
     const connect_fn connect_;
     const subscribe_fn subscribe_;
     const receive_fn receive_;
-    const int wake_fd_;
+    int wake_fd_;
     std::mutex mutex_;
     std::condition_variable applied_changed_;
     bool stopping_ = false;
     std::map<std::string, std::size_t> wanted_;
     std::set<std::string> subscribed_;
     std::unique_ptr<Connection> connection_;
-    std::thread thread_;  // last: starts once everything above exists
+    std::thread thread_;  // starts once everything above exists
+    // In a forked child the listening thread is gone and its connection is the parent's: a new
+    // thread listens on a new connection to the same channels.
+    on_fork_child fork_{[this] {
+        renew_lock(mutex_);
+        renew_lock(applied_changed_);
+        abandon(connection_);
+        subscribed_.clear();
+        wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);  // the inherited one is shared with the parent
+        abandon_thread(std::move(thread_));
+        if (!stopping_) thread_ = std::thread([this] { run(); });
+    }};
 };
 
 }  // namespace cachier::detail

@@ -14,6 +14,8 @@
 
 #include <cachier/errors.hpp>
 
+#include "../../fork.hpp"
+
 namespace cachier::detail {
 
 /// Connection must have `bool usable() const`: false once it broke, so that it is not reused.
@@ -90,6 +92,16 @@ private:
     std::size_t open_ = 0;
     std::chrono::steady_clock::time_point retry_after_{};
     std::string last_failure_;
+    // In a forked child the connections belong to the parent: they are left alone (closing one
+    // politely could end the parent's session) and the child opens its own.
+    on_fork_child fork_{[this] {
+        renew_lock(mutex_);
+        renew_lock(returned_);
+        for (auto& c : idle_) abandon(c);
+        idle_.clear();
+        open_ = 0;
+        retry_after_ = {};
+    }};
 };
 
 }  // namespace cachier::detail

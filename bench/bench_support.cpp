@@ -1,0 +1,133 @@
+#include "bench_support.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+
+#include <unistd.h>
+
+#include <cachier/cachier.hpp>
+
+namespace cachier::bench {
+
+std::int64_t next_cold_key() {
+    static std::int64_t next = 0;
+    return next++;
+}
+
+const std::vector<std::string>& skus() {
+    static const auto all = [] {
+        std::vector<std::string> made;
+        for (std::int64_t k = 0; k < key_count * 2; ++k) made.push_back("catalog/sku-" + std::to_string(100000 + k));
+        return made;
+    }();
+    return all;
+}
+
+namespace {
+
+std::filesystem::path bench_root() {
+    return std::filesystem::temp_directory_path() / ("cachier-bench-" + std::to_string(::getpid()));
+}
+
+struct cleanup_bench_dirs {
+    ~cleanup_bench_dirs() {
+        std::error_code ignored;
+        std::filesystem::remove_all(bench_root(), ignored);
+    }
+} cleanup_at_exit;
+
+std::vector<goal>& all_goals() {
+    static std::vector<goal> goals;
+    return goals;
+}
+
+class summary_reporter : public benchmark::ConsoleReporter {
+public:
+    explicit summary_reporter(OutputOptions options) : ConsoleReporter(options) {}
+
+    void ReportRuns(const std::vector<Run>& runs) override {
+        ConsoleReporter::ReportRuns(runs);
+        for (const auto& run : runs) {
+            if (run.error_occurred) continue;
+            // With --benchmark_repetitions the median stands for the benchmark; otherwise the one run.
+            const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+            if (run.run_type != Run::RT_Iteration && !median) continue;
+            const std::string name = median ? run.run_name.str() : run.benchmark_name();
+            ns_per_op_[name] = run.GetAdjustedRealTime() * to_ns(run.time_unit);
+            if (auto it = run.counters.find("items_per_second"); it != run.counters.end())
+                per_second_[name] = it->second.value;
+        }
+    }
+
+    // Returns false when a goal is missed.
+    bool print_summary() const {
+        std::printf("\n%-62s %12s %12s %8s %s\n", "goal", "measured", "baseline", "ratio", "");
+        bool ok = true;
+        for (const goal& g : all_goals()) {
+            const double measured = value(g, g.measured);
+            const double baseline = g.baseline.empty() ? g.fixed_baseline : value(g, g.baseline);
+            if (measured <= 0 || baseline <= 0) {
+                std::printf("%-62s %s\n", g.text.c_str(), "(not run)");
+                continue;
+            }
+            const double ratio = measured / baseline;
+            const bool pass = g.limit == 0 || (g.at_least ? ratio >= g.limit : ratio <= g.limit);
+            ok = ok && pass;
+            std::printf("%-62s %10.3f%s %10.3f%s %7.2fx %s\n", g.text.c_str(), measured, g.unit, baseline, g.unit,
+                        ratio, g.limit == 0 ? "info" : pass ? "ok" : "MISSED");
+        }
+        return ok;
+    }
+
+private:
+    // A benchmark's figure in the goal's unit.
+    double value(const goal& g, const std::string& name) const {
+        const std::string unit = g.unit;
+        if (unit == "M/s" || unit == "k/s") {
+            const auto it = per_second_.find(name);
+            return it == per_second_.end() ? 0.0 : it->second / (unit == "M/s" ? 1e6 : 1e3);
+        }
+        const auto it = ns_per_op_.find(name);
+        return it == ns_per_op_.end() ? 0.0 : it->second / (unit == "us" ? 1e3 : 1.0);
+    }
+
+    static double to_ns(benchmark::TimeUnit unit) {
+        switch (unit) {
+            case benchmark::kNanosecond: return 1;
+            case benchmark::kMicrosecond: return 1e3;
+            case benchmark::kMillisecond: return 1e6;
+            case benchmark::kSecond: return 1e9;
+        }
+        return 1;
+    }
+    std::map<std::string, double> ns_per_op_;
+    std::map<std::string, double> per_second_;
+};
+
+}  // namespace
+
+std::filesystem::path bench_dir(const std::string& name) {
+    auto dir = bench_root() / name;
+    std::filesystem::create_directories(dir);
+    return dir;
+}
+
+bool add_goals(std::vector<goal> goals) {
+    all_goals().insert(all_goals().end(), goals.begin(), goals.end());
+    return true;
+}
+
+}  // namespace cachier::bench
+
+int main(int argc, char** argv) {
+    cachier::set_log_callback(nullptr);
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    // Colours only on a terminal, so that logs and the README copy stay plain text.
+    cachier::bench::summary_reporter reporter(::isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_Defaults
+                                                                      : benchmark::ConsoleReporter::OO_Tabular);
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    benchmark::Shutdown();
+    return reporter.print_summary() ? 0 : 1;
+}

@@ -1,0 +1,72 @@
+// File backend benchmarks.
+// Run: build/default/bench/cachier_bench_file (Release), or every program with scripts/bench.sh.
+
+#include <filesystem>
+
+#include <cachier/cachier.hpp>
+
+#include "bench_support.hpp"
+
+namespace {
+
+using namespace cachier::bench;
+
+// File hits must not slow down as the directory grows; a miss writes one file.
+
+// Hits on a fixed set of 100 keys spread over a directory of N entries: the cost of finding one
+// entry must not grow with the number of entries (the goal). The same keys are hot in the kernel's
+// caches whatever N is, so this isolates the directory's size.
+constexpr std::int64_t hot_keys = 100;
+
+auto file_cached_with(std::int64_t entries) {
+    cachier::options o;
+    o.backend = cachier::file_backend(bench_dir("hit" + std::to_string(entries)));
+    auto f = cachier::cachier("bench.file_hit", work, o);
+    if (f.metrics().calls == 0 && !std::filesystem::exists(*f.cache_dpath()))
+        for (std::int64_t k = 0; k < entries; ++k) f.precache_value(work(k), k);
+    return f;
+}
+
+void BM_FileHit(benchmark::State& state) {
+    const auto entries = state.range(0);
+    auto f = file_cached_with(entries);
+    const std::int64_t stride = entries / hot_keys;
+    std::int64_t i = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(f(i * stride));
+        i = (i + 1) % hot_keys;
+    }
+}
+BENCHMARK(BM_FileHit)->Arg(100)->Arg(10000)->Arg(20000)->Arg(100000)->Unit(benchmark::kMicrosecond);
+
+// For information: hits spread over every entry, so with many entries most lookups also miss the
+// CPU caches (kernel dentries, inodes and pages no longer fit). No goal.
+void BM_FileHitEveryKey(benchmark::State& state) {
+    const auto entries = state.range(0);
+    auto f = file_cached_with(entries);
+    std::int64_t k = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(f(k));
+        k = (k + 7919) % entries;
+    }
+}
+BENCHMARK(BM_FileHitEveryKey)->Arg(100)->Arg(20000)->Arg(100000)->Unit(benchmark::kMicrosecond);
+
+// A miss: claim, compute, store (temp file + rename), release.
+void BM_FileMissAndStore(benchmark::State& state) {
+    cachier::options o;
+    o.backend = cachier::file_backend(bench_dir("miss"));
+    auto f = cachier::cachier("bench.file_miss", work, o);
+    for (auto _ : state) benchmark::DoNotOptimize(f(next_cold_key()));
+}
+BENCHMARK(BM_FileMissAndStore)->Unit(benchmark::kMicrosecond);
+
+const bool goals = add_goals({
+    {"file hit, 100 entries / 20 us goal (<= 1x)", "BM_FileHit/100", "", 20.0, 1.0},
+    {"file hit, 20,000 / 100 entries (<= 1.5x)", "BM_FileHit/20000", "BM_FileHit/100", 0, 1.5},
+    {"file hit, 100,000 / 100 entries (<= 1.5x)", "BM_FileHit/100000", "BM_FileHit/100", 0, 1.5},
+    {"file hit on every key, 100,000 / 100 entries (no goal)", "BM_FileHitEveryKey/100000", "BM_FileHitEveryKey/100"},
+    {"file miss + store / 300 us goal (<= 1x)", "BM_FileMissAndStore", "", 300.0, 1.0},
+});
+
+}  // namespace

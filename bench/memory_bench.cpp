@@ -1,0 +1,114 @@
+// Memory backend benchmarks.
+// Run: build/default/bench/cachier_bench_memory (Release), or every program with scripts/bench.sh.
+
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include <cachier/cachier.hpp>
+
+#include "bench_support.hpp"
+
+namespace {
+
+using namespace cachier::bench;
+
+// Memory hits against a hand-written memo of the same function. The memo is what one would write
+// by hand: a mutex and an unordered_map keyed by the arguments. A second pair does the same for
+// int64 -> int64, where the memo is a bare integer lookup, and is reported for information.
+
+struct pair_hash {
+    std::size_t operator()(const std::pair<std::string, int>& p) const noexcept {
+        return std::hash<std::string>{}(p.first) * 31 + static_cast<std::size_t>(p.second);
+    }
+};
+
+class hand_written_price_memo {
+public:
+    double operator()(const std::string& sku, int quantity) {
+        const std::lock_guard lock(mutex_);
+        auto key = std::make_pair(sku, quantity);
+        auto it = values_.find(key);
+        if (it != values_.end()) return it->second;
+        return values_.emplace(std::move(key), price(sku, quantity)).first->second;
+    }
+
+private:
+    std::mutex mutex_;
+    std::unordered_map<std::pair<std::string, int>, double, pair_hash> values_;
+};
+
+void BM_MemoBaselineHit(benchmark::State& state) {
+    hand_written_price_memo memo;
+    for (std::int64_t k = 0; k < key_count; ++k) memo(skus()[static_cast<std::size_t>(k)], 3);
+    run_price_hits(state, memo);
+}
+BENCHMARK(BM_MemoBaselineHit);
+
+auto memory_cached_price() {
+    cachier::options o;
+    o.backend = cachier::memory_backend();
+    auto f = cachier::cachier("bench.memory.price", price, o);
+    for (const auto& sku : skus()) f(sku, 3);
+    return f;
+}
+
+void BM_MemoryHit(benchmark::State& state) {
+    auto f = memory_cached_price();
+    run_price_hits(state, f);
+}
+BENCHMARK(BM_MemoryHit);
+
+class hand_written_int_memo {
+public:
+    std::int64_t operator()(std::int64_t x) {
+        const std::lock_guard lock(mutex_);
+        auto it = values_.find(x);
+        if (it != values_.end()) return it->second;
+        return values_.emplace(x, work(x)).first->second;
+    }
+
+private:
+    std::mutex mutex_;
+    std::unordered_map<std::int64_t, std::int64_t> values_;
+};
+
+void BM_IntMemoBaselineHit(benchmark::State& state) {
+    hand_written_int_memo memo;
+    for (std::int64_t k = 0; k < key_count; ++k) memo(k);
+    std::int64_t k = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(memo(k));
+        k = (k + 1) % key_count;
+    }
+}
+BENCHMARK(BM_IntMemoBaselineHit);
+
+void BM_IntMemoryHit(benchmark::State& state) {
+    cachier::options o;
+    o.backend = cachier::memory_backend();
+    auto f = cachier::cachier("bench.memory.int", work, o);
+    for (std::int64_t k = 0; k < key_count; ++k) f(k);
+    std::int64_t k = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(f(k));
+        k = (k + 1) % key_count;
+    }
+}
+BENCHMARK(BM_IntMemoryHit);
+
+// Hits per second with 1 and 2 threads, each thread on its own keys.
+void BM_MemoryHitThreads(benchmark::State& state) {
+    run_threaded_price_hits(state, [] { return memory_cached_price(); });
+}
+BENCHMARK(BM_MemoryHitThreads)->Threads(1)->Threads(2)->UseRealTime();
+
+const bool goals = add_goals({
+    {"memory hit / hand-written memo hit (<= 5x)", "BM_MemoryHit", "BM_MemoBaselineHit", 0, 5.0, false, "ns"},
+    {"int64 -> int64 memory hit / int memo hit (no goal)", "BM_IntMemoryHit", "BM_IntMemoBaselineHit", 0, 0, false, "ns"},
+    {"memory hits/s, 2 threads / 1 thread (>= 1.5x)", "BM_MemoryHitThreads/real_time/threads:2",
+     "BM_MemoryHitThreads/real_time/threads:1", 0, 1.5, true, "M/s"},
+});
+
+}  // namespace

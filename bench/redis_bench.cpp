@@ -1,0 +1,95 @@
+// Redis backend benchmarks (need CACHIER_BENCH_REDIS_URL, e.g. from scripts/bench.sh; skipped otherwise).
+// Run: build/default/bench/cachier_bench_redis (Release), or every program with scripts/bench.sh.
+
+#include <cstdlib>
+#include <string>
+
+#include <hiredis/hiredis.h>
+#include <unistd.h>
+
+#include <cachier/cachier.hpp>
+
+#include "bench_support.hpp"
+
+namespace {
+
+using namespace cachier::bench;
+
+const char* bench_redis_url() { return std::getenv("CACHIER_BENCH_REDIS_URL"); }
+
+auto redis_cached_price() {
+    cachier::options o;
+    o.backend = cachier::redis_backend(std::string(bench_redis_url()) + "/0?prefix=bench" + std::to_string(::getpid()));
+    auto f = cachier::cachier("bench.redis.price", price, o);
+    for (const auto& sku : skus()) f(sku, 3);
+    return f;
+}
+
+// One raw hiredis GET round trip of the same bytes a cached value has (the encoded double).
+void BM_RedisRawGet(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    const std::string url = bench_redis_url();
+    const auto colon = url.rfind(':');
+    redisContext* c = redisConnect(url.substr(8, colon - 8).c_str(), std::stoi(url.substr(colon + 1)));
+    const std::string value = cachier::encode(price(skus()[0], 3));
+    freeReplyObject(redisCommand(c, "SET bench:raw %b", value.data(), value.size()));
+    for (auto _ : state) {
+        auto* reply = static_cast<redisReply*>(redisCommand(c, "GET bench:raw"));
+        benchmark::DoNotOptimize(reply->str);
+        freeReplyObject(reply);
+    }
+    redisFree(c);
+}
+BENCHMARK(BM_RedisRawGet)->Unit(benchmark::kMicrosecond);
+
+// A raw miss's baseline: GET of a key nobody stored, then SET of the same bytes a cached value has,
+// on one kept connection.
+void BM_RedisRawGetSetPair(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    const std::string url = bench_redis_url();
+    const auto colon = url.rfind(':');
+    redisContext* c = redisConnect(url.substr(8, colon - 8).c_str(), std::stoi(url.substr(colon + 1)));
+    for (auto _ : state) {
+        const std::int64_t k = next_cold_key();
+        const std::string key = "bench:pair:" + std::to_string(::getpid()) + ":" + std::to_string(k);
+        const std::string value = cachier::encode(work(k));
+        auto* got = static_cast<redisReply*>(redisCommand(c, "GET %b", key.data(), key.size()));
+        benchmark::DoNotOptimize(got->type);
+        freeReplyObject(got);
+        freeReplyObject(redisCommand(c, "SET %b %b", key.data(), key.size(), value.data(), value.size()));
+    }
+    redisFree(c);
+}
+BENCHMARK(BM_RedisRawGetSetPair)->Unit(benchmark::kMicrosecond);
+
+void BM_RedisHit(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    auto f = redis_cached_price();
+    run_price_hits(state, f);
+}
+BENCHMARK(BM_RedisHit)->Unit(benchmark::kMicrosecond);
+
+void BM_RedisMissAndStore(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    cachier::options o;
+    o.backend = cachier::redis_backend(std::string(bench_redis_url()) + "/0?prefix=miss" + std::to_string(::getpid()));
+    auto f = cachier::cachier("bench.redis.miss", work, o);
+    for (auto _ : state) benchmark::DoNotOptimize(f(next_cold_key()));
+}
+BENCHMARK(BM_RedisMissAndStore)->Unit(benchmark::kMicrosecond);
+
+void BM_RedisHitThreads(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    run_threaded_price_hits(state, [] { return redis_cached_price(); });
+}
+BENCHMARK(BM_RedisHitThreads)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+const bool goals = add_goals({
+    {"redis hit / raw hiredis GET round trip (<= 1.3x)", "BM_RedisHit", "BM_RedisRawGet", 0, 1.3},
+    {"redis miss + store / redis hit (no goal)", "BM_RedisMissAndStore", "BM_RedisHit"},
+    {"redis miss + store / raw GET+SET pair (<= 1.5x)", "BM_RedisMissAndStore", "BM_RedisRawGetSetPair", 0, 1.5},
+    {"redis hits/s, 2 threads / 1 thread (no goal)", "BM_RedisHitThreads/real_time/threads:2",
+     "BM_RedisHitThreads/real_time/threads:1", 0, 0, true, "k/s"},
+});
+
+}  // namespace

@@ -1,0 +1,42 @@
+# One INTERFACE target per backend client library, used by the library, the tests and the
+# benchmarks alike: cachier_client_hiredis, cachier_client_sqlite3, cachier_client_libpq.
+# Each links the library by path (no imported target), so the installed package needs no find module.
+# Sets CACHIER_CLIENT_<NAME>_FOUND, CACHIER_CLIENT_TARGETS (to install with cachier) and
+# CACHIER_CLIENT_PKG_LIBS (for cachier.pc's Libs.private).
+
+find_package(PkgConfig QUIET)
+set(CACHIER_CLIENT_TARGETS "")
+set(CACHIER_CLIENT_PKG_LIBS "")
+
+# cachier_client_library(<name> INCLUDE_DIRS <dirs> LIBRARIES <libs> PKG <-lflag>)
+function(cachier_client_library name)
+    cmake_parse_arguments(arg "" "PKG" "INCLUDE_DIRS;LIBRARIES" ${ARGN})
+    string(TOUPPER ${name} upper)
+    add_library(cachier_client_${name} INTERFACE)
+    set_target_properties(cachier_client_${name} PROPERTIES EXPORT_NAME client_${name})
+    target_include_directories(cachier_client_${name} SYSTEM INTERFACE ${arg_INCLUDE_DIRS})
+    target_link_libraries(cachier_client_${name} INTERFACE ${arg_LIBRARIES})
+    set(CACHIER_CLIENT_${upper}_FOUND TRUE PARENT_SCOPE)
+    set(CACHIER_CLIENT_TARGETS ${CACHIER_CLIENT_TARGETS} cachier_client_${name} PARENT_SCOPE)
+    set(CACHIER_CLIENT_PKG_LIBS ${CACHIER_CLIENT_PKG_LIBS} ${arg_PKG} PARENT_SCOPE)
+endfunction()
+
+if(PkgConfig_FOUND)
+    pkg_check_modules(HIREDIS QUIET hiredis)
+endif()
+if(HIREDIS_FOUND)
+    cachier_client_library(hiredis INCLUDE_DIRS ${HIREDIS_INCLUDE_DIRS} LIBRARIES ${HIREDIS_LINK_LIBRARIES}
+        PKG -lhiredis)
+endif()
+
+find_package(SQLite3 QUIET)
+if(SQLite3_FOUND)
+    cachier_client_library(sqlite3 INCLUDE_DIRS ${SQLite3_INCLUDE_DIRS} LIBRARIES ${SQLite3_LIBRARIES}
+        PKG -lsqlite3)
+endif()
+
+find_package(PostgreSQL QUIET)
+if(PostgreSQL_FOUND)
+    cachier_client_library(libpq INCLUDE_DIRS ${PostgreSQL_INCLUDE_DIRS} LIBRARIES ${PostgreSQL_LIBRARIES}
+        PKG -lpq)
+endif()

@@ -1,0 +1,62 @@
+// What only the SQLite backend must do, against SQLite database files.
+
+#include <sqlite3.h>
+
+#include <gtest/gtest.h>
+
+#include <cachier/cachier.hpp>
+
+#include "../support/test_server.hpp"
+#include "../support/test_support.hpp"
+#include "sql_test_support.hpp"
+
+using namespace std::chrono_literals;
+using namespace cachier::test::sql;
+using cachier::test::postgres_server;
+using cachier::test::scratch_dir;
+
+TEST(SqliteUrl, ErrorsNameThePart) {
+    EXPECT_EQ(url_error_part("sqlite://relative/path.db"), "path");
+    EXPECT_EQ(url_error_part("sqlite:///tmp/x.db?table=bad-name"), "table");
+    EXPECT_EQ(url_error_part("sqlite:///tmp/x.db?table=1abc"), "table");
+    EXPECT_EQ(url_error_part("sqlite:///tmp/x.db?colour=blue"), "query");
+    EXPECT_EQ(url_error_part("sqlite:///tmp/x.db?busy_timeout=later"), "busy_timeout");
+}
+
+TEST(SqliteBackend, SixProcessesRacingOnAColdKeyComputeItOnce) {
+    scratch_dir scratch;
+    race_six_processes("sqlite://" + (scratch.path() / "race.db").string(), scratch.path() / "calls.log");
+}
+
+TEST(SqliteBackend, ConcurrentFirstUseCreatesTheSchemaOnce) {
+    scratch_dir scratch;
+    first_use_from_six_processes("sqlite://" + (scratch.path() / "fresh.db").string(), scratch.path() / "calls.log");
+}
+
+TEST(SqliteBackend, TableOfANewerSchemaIsReportedAndCallsStillWork) {
+    scratch_dir scratch;
+    const auto db = scratch.path() / "newer.db";
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw,
+                           "CREATE TABLE cachier_schema_versions (table_name TEXT PRIMARY KEY, version INTEGER NOT NULL);"
+                           "INSERT INTO cachier_schema_versions VALUES ('cachier_cache', 99);",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+    cachier::test::log_capture logs;
+    auto f = cachier::cachier("sql.newer", [](int x) { return x; }, on("sqlite://" + db.string()));
+    EXPECT_EQ(f(5), 5);
+    EXPECT_TRUE(logs.contains("newer cachier", cachier::log_level::warning));
+}
+
+TEST(SqliteBackend, UnwritableDatabaseStillReturnsResults) {
+    scratch_dir scratch;
+    cachier::test::log_capture logs;
+    auto f = cachier::cachier("sql.unwritable", [](int x) { return x * 2; },
+                              on("sqlite://" + (scratch.path() / "no-such-dir" / "x.db").string()));
+    EXPECT_EQ(f(4), 8);
+    EXPECT_GT(f.metrics().backend_errors, 0U);
+    EXPECT_FALSE(logs.messages(cachier::log_level::warning).empty());
+}
+
