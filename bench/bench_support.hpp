@@ -12,6 +12,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cachier/cachier.hpp>
+
 namespace cachier::bench {
 
 inline constexpr std::int64_t key_count = 1024;
@@ -30,6 +32,15 @@ inline double price(const std::string& sku, int quantity) {
 
 /// 2 * key_count distinct SKUs.
 const std::vector<std::string>& skus();
+
+/// price() cached on `store` under `name`, with every SKU stored.
+inline auto cached_price_on(std::shared_ptr<cachier::backend> store, const std::string& name) {
+    cachier::options o;
+    o.backend = std::move(store);
+    auto f = cachier::cachier(name, price, o);
+    for (const auto& sku : skus()) f(sku, 3);
+    return f;
+}
 
 /// Hits on the price keys first .. first + key_count - 1, in turn.
 template <class F>

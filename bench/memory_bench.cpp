@@ -46,16 +46,8 @@ void BM_MemoBaselineHit(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoBaselineHit);
 
-auto memory_cached_price() {
-    cachier::options o;
-    o.backend = cachier::memory_backend();
-    auto f = cachier::cachier("bench.memory.price", price, o);
-    for (const auto& sku : skus()) f(sku, 3);
-    return f;
-}
-
 void BM_MemoryHit(benchmark::State& state) {
-    auto f = memory_cached_price();
+    auto f = cached_price_on(cachier::memory_backend(), "bench.memory.price");
     run_price_hits(state, f);
 }
 BENCHMARK(BM_MemoryHit);
@@ -100,7 +92,8 @@ BENCHMARK(BM_IntMemoryHit);
 
 // Hits per second with 1 and 2 threads, each thread on its own keys.
 void BM_MemoryHitThreads(benchmark::State& state) {
-    run_threaded_price_hits(state, [] { return memory_cached_price(); });
+    run_threaded_price_hits(state,
+                            [] { return cached_price_on(cachier::memory_backend(), "bench.memory.price"); });
 }
 BENCHMARK(BM_MemoryHitThreads)->Threads(1)->Threads(2)->UseRealTime();
 

@@ -17,14 +17,6 @@ using namespace cachier::bench;
 
 const char* bench_postgres_url() { return std::getenv("CACHIER_BENCH_POSTGRES_URL"); }
 
-auto postgres_cached_price(const std::string& url) {
-    cachier::options o;
-    o.backend = cachier::sql_backend(url);
-    auto f = cachier::cachier("bench.sql.price", price, o);
-    for (const auto& sku : skus()) f(sku, 3);
-    return f;
-}
-
 void BM_PostgresRawSelect(benchmark::State& state) {
     if (bench_postgres_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_POSTGRES_URL is not set");
     PGconn* c = PQconnectdb(bench_postgres_url());
@@ -47,6 +39,22 @@ void BM_PostgresRawSelect(benchmark::State& state) {
     PQfinish(c);
 }
 BENCHMARK(BM_PostgresRawSelect)->Unit(benchmark::kMicrosecond);
+
+void BM_PostgresHit(benchmark::State& state) {
+    if (bench_postgres_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_POSTGRES_URL is not set");
+    auto f = cached_price_on(cachier::sql_backend(bench_postgres_url()), "bench.sql.price");
+    run_price_hits(state, f);
+}
+BENCHMARK(BM_PostgresHit)->Unit(benchmark::kMicrosecond);
+
+void BM_PostgresMissAndStore(benchmark::State& state) {
+    if (bench_postgres_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_POSTGRES_URL is not set");
+    cachier::options o;
+    o.backend = cachier::sql_backend(bench_postgres_url());
+    auto f = cachier::cachier("bench.sql.miss" + std::to_string(::getpid()), work, o);
+    for (auto _ : state) benchmark::DoNotOptimize(f(next_cold_key()));
+}
+BENCHMARK(BM_PostgresMissAndStore)->Unit(benchmark::kMicrosecond);
 
 // A raw miss's baseline: a prepared SELECT of a key nobody stored, then a prepared INSERT of the
 // same bytes a cached value has, on one kept connection.
@@ -74,22 +82,6 @@ void BM_PostgresRawSelectInsertPair(benchmark::State& state) {
     PQfinish(c);
 }
 BENCHMARK(BM_PostgresRawSelectInsertPair)->Unit(benchmark::kMicrosecond);
-
-void BM_PostgresHit(benchmark::State& state) {
-    if (bench_postgres_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_POSTGRES_URL is not set");
-    auto f = postgres_cached_price(bench_postgres_url());
-    run_price_hits(state, f);
-}
-BENCHMARK(BM_PostgresHit)->Unit(benchmark::kMicrosecond);
-
-void BM_PostgresMissAndStore(benchmark::State& state) {
-    if (bench_postgres_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_POSTGRES_URL is not set");
-    cachier::options o;
-    o.backend = cachier::sql_backend(bench_postgres_url());
-    auto f = cachier::cachier("bench.sql.miss" + std::to_string(::getpid()), work, o);
-    for (auto _ : state) benchmark::DoNotOptimize(f(next_cold_key()));
-}
-BENCHMARK(BM_PostgresMissAndStore)->Unit(benchmark::kMicrosecond);
 
 const bool goals = add_goals({
     {"postgres hit / raw libpq prepared SELECT (<= 1.3x)", "BM_PostgresHit", "BM_PostgresRawSelect", 0, 1.3},

@@ -17,12 +17,8 @@ using namespace cachier::bench;
 
 const char* bench_redis_url() { return std::getenv("CACHIER_BENCH_REDIS_URL"); }
 
-auto redis_cached_price() {
-    cachier::options o;
-    o.backend = cachier::redis_backend(std::string(bench_redis_url()) + "/0?prefix=bench" + std::to_string(::getpid()));
-    auto f = cachier::cachier("bench.redis.price", price, o);
-    for (const auto& sku : skus()) f(sku, 3);
-    return f;
+std::shared_ptr<cachier::backend> bench_redis_backend() {
+    return cachier::redis_backend(std::string(bench_redis_url()) + "/0?prefix=bench" + std::to_string(::getpid()));
 }
 
 // One raw hiredis GET round trip of the same bytes a cached value has (the encoded double).
@@ -41,6 +37,28 @@ void BM_RedisRawGet(benchmark::State& state) {
     redisFree(c);
 }
 BENCHMARK(BM_RedisRawGet)->Unit(benchmark::kMicrosecond);
+
+void BM_RedisHit(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    auto f = cached_price_on(bench_redis_backend(), "bench.redis.price");
+    run_price_hits(state, f);
+}
+BENCHMARK(BM_RedisHit)->Unit(benchmark::kMicrosecond);
+
+void BM_RedisMissAndStore(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    cachier::options o;
+    o.backend = cachier::redis_backend(std::string(bench_redis_url()) + "/0?prefix=miss" + std::to_string(::getpid()));
+    auto f = cachier::cachier("bench.redis.miss", work, o);
+    for (auto _ : state) benchmark::DoNotOptimize(f(next_cold_key()));
+}
+BENCHMARK(BM_RedisMissAndStore)->Unit(benchmark::kMicrosecond);
+
+void BM_RedisHitThreads(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    run_threaded_price_hits(state, [] { return cached_price_on(bench_redis_backend(), "bench.redis.price"); });
+}
+BENCHMARK(BM_RedisHitThreads)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // A raw miss's baseline: GET of a key nobody stored, then SET of the same bytes a cached value has,
 // on one kept connection.
@@ -61,28 +79,6 @@ void BM_RedisRawGetSetPair(benchmark::State& state) {
     redisFree(c);
 }
 BENCHMARK(BM_RedisRawGetSetPair)->Unit(benchmark::kMicrosecond);
-
-void BM_RedisHit(benchmark::State& state) {
-    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
-    auto f = redis_cached_price();
-    run_price_hits(state, f);
-}
-BENCHMARK(BM_RedisHit)->Unit(benchmark::kMicrosecond);
-
-void BM_RedisMissAndStore(benchmark::State& state) {
-    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
-    cachier::options o;
-    o.backend = cachier::redis_backend(std::string(bench_redis_url()) + "/0?prefix=miss" + std::to_string(::getpid()));
-    auto f = cachier::cachier("bench.redis.miss", work, o);
-    for (auto _ : state) benchmark::DoNotOptimize(f(next_cold_key()));
-}
-BENCHMARK(BM_RedisMissAndStore)->Unit(benchmark::kMicrosecond);
-
-void BM_RedisHitThreads(benchmark::State& state) {
-    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
-    run_threaded_price_hits(state, [] { return redis_cached_price(); });
-}
-BENCHMARK(BM_RedisHitThreads)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 const bool goals = add_goals({
     {"redis hit / raw hiredis GET round trip (<= 1.3x)", "BM_RedisHit", "BM_RedisRawGet", 0, 1.3},

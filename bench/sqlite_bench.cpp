@@ -16,16 +16,6 @@ using namespace cachier::bench;
 
 std::string sqlite_bench_url() { return "sqlite://" + (bench_dir("sqlite") / "bench.db").string(); }
 
-auto sqlite_cached_price(const std::string& url) {
-    cachier::options o;
-    o.backend = cachier::sql_backend(url);
-    auto f = cachier::cachier("bench.sql.price", price, o);
-    for (const auto& sku : skus()) f(sku, 3);
-    return f;
-}
-
-
-
 // The baseline: a prepared SELECT of the same bytes from a plain two-column table with as many rows
 // as the cached function has (2 * key_count, 64-character keys), reading the same 1,024 of them in
 // turn, so that both sides walk a B-tree of the same size with the same spread.
@@ -66,7 +56,7 @@ void BM_SqliteRawSelect(benchmark::State& state) {
 BENCHMARK(BM_SqliteRawSelect)->Unit(benchmark::kMicrosecond);
 
 void BM_SqliteHit(benchmark::State& state) {
-    auto f = sqlite_cached_price(sqlite_bench_url());
+    auto f = cached_price_on(cachier::sql_backend(sqlite_bench_url()), "bench.sql.price");
     run_price_hits(state, f);
 }
 BENCHMARK(BM_SqliteHit)->Unit(benchmark::kMicrosecond);
@@ -74,7 +64,8 @@ BENCHMARK(BM_SqliteHit)->Unit(benchmark::kMicrosecond);
 // Hits per second with 1 and 2 threads on one backend: its connection pool has no lock that
 // serializes the process's threads.
 void BM_SqliteHitThreads(benchmark::State& state) {
-    run_threaded_price_hits(state, [] { return sqlite_cached_price(sqlite_bench_url()); });
+    run_threaded_price_hits(state,
+                            [] { return cached_price_on(cachier::sql_backend(sqlite_bench_url()), "bench.sql.price"); });
 }
 BENCHMARK(BM_SqliteHitThreads)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
 

@@ -7,6 +7,7 @@
 
 #include "change_hub.hpp"
 #include "fork.hpp"
+#include "option_fields.hpp"
 #include "settings.hpp"
 
 namespace cachier {
@@ -42,11 +43,6 @@ struct global_state {
 global_state& state() {
     static auto* instance = new global_state;
     return *instance;
-}
-
-template <class T>
-void take_if_set(std::optional<T>& target, const std::optional<T>& source) {
-    if (source) target = source;
 }
 
 void validate(const options& o) {
@@ -85,27 +81,27 @@ resolved_settings resolve_settings(const options& own) {
     if (own.backend) r.backend = own.backend;
     else if (own.cache_dir) r.backend = shared_file_backend(*own.cache_dir);
     else r.backend = global_backend_locked(g);
-    r.stale_after = own.stale_after.value_or(*p.stale_after);
-    r.next_time = own.next_time.value_or(*p.next_time);
-    r.wait_for_calc_timeout = own.wait_for_calc_timeout.value_or(*p.wait_for_calc_timeout);
-    r.allow_none = own.allow_none.value_or(*p.allow_none);
-    r.cleanup_stale = own.cleanup_stale.value_or(*p.cleanup_stale);
-    r.cleanup_interval = own.cleanup_interval.value_or(*p.cleanup_interval);
-    r.entry_size_limit = own.entry_size_limit.value_or(*p.entry_size_limit).bytes();
-    r.enable_metrics = own.enable_metrics.value_or(*p.enable_metrics);
-    r.metrics_sampling_rate = own.metrics_sampling_rate.value_or(*p.metrics_sampling_rate);
-    r.verbose = own.verbose.value_or(*p.verbose);
-    r.claim_lease = std::chrono::ceil<std::chrono::milliseconds>(own.claim_lease.value_or(*p.claim_lease).get());
+    for_each_option_field([&](auto field) { r.values.*field = (own.*field) ? own.*field : p.*field; });
+    const options& v = r.values;
+    r.stale_after = *v.stale_after;
+    r.next_time = *v.next_time;
+    r.wait_for_calc_timeout = *v.wait_for_calc_timeout;
+    r.allow_none = *v.allow_none;
+    r.cleanup_stale = *v.cleanup_stale;
+    r.cleanup_interval = *v.cleanup_interval;
+    r.entry_size_limit = v.entry_size_limit->bytes();
+    r.enable_metrics = *v.enable_metrics;
+    r.metrics_sampling_rate = *v.metrics_sampling_rate;
+    r.verbose = *v.verbose;
+    r.claim_lease = std::chrono::ceil<std::chrono::milliseconds>(v.claim_lease->get());
     r.hub = change_hub::of(*r.backend);
     return r;
 }
 
 bool resolved_settings::same_as(const resolved_settings& o) const noexcept {
-    return backend == o.backend && stale_after == o.stale_after && next_time == o.next_time &&
-           wait_for_calc_timeout == o.wait_for_calc_timeout && allow_none == o.allow_none &&
-           cleanup_stale == o.cleanup_stale && cleanup_interval == o.cleanup_interval &&
-           entry_size_limit == o.entry_size_limit && enable_metrics == o.enable_metrics &&
-           metrics_sampling_rate == o.metrics_sampling_rate && verbose == o.verbose && claim_lease == o.claim_lease;
+    bool same = backend == o.backend;
+    for_each_option_field([&](auto field) { same = same && values.*field == o.values.*field; });
+    return same;
 }
 
 }  // namespace detail
@@ -117,18 +113,9 @@ void set_global_params(const options& params) {
         const std::lock_guard lock(g.mutex);
         auto& p = g.params;
         if (params.backend) p.backend = params.backend;
-        detail::take_if_set(p.stale_after, params.stale_after);
-        detail::take_if_set(p.next_time, params.next_time);
-        detail::take_if_set(p.wait_for_calc_timeout, params.wait_for_calc_timeout);
-        detail::take_if_set(p.allow_none, params.allow_none);
-        detail::take_if_set(p.cache_dir, params.cache_dir);
-        detail::take_if_set(p.cleanup_stale, params.cleanup_stale);
-        detail::take_if_set(p.cleanup_interval, params.cleanup_interval);
-        detail::take_if_set(p.entry_size_limit, params.entry_size_limit);
-        detail::take_if_set(p.enable_metrics, params.enable_metrics);
-        detail::take_if_set(p.metrics_sampling_rate, params.metrics_sampling_rate);
-        detail::take_if_set(p.verbose, params.verbose);
-        detail::take_if_set(p.claim_lease, params.claim_lease);
+        detail::for_each_option_field([&](auto field) {
+            if (params.*field) p.*field = params.*field;
+        });
     }
     g.version.fetch_add(1, std::memory_order_acq_rel);
 }

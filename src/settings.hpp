@@ -15,6 +15,8 @@ class change_hub;
 struct resolved_settings {
     std::shared_ptr<cachier::backend> backend;
     std::shared_ptr<change_hub> hub;  // wakes this process's waiters on the backend's changes
+    options values;                   // every field set: the function's own, else the global one
+    // The fields the call path reads, converted once.
     std::chrono::nanoseconds stale_after{};
     bool next_time = false;
     std::chrono::nanoseconds wait_for_calc_timeout{};

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include <cachier/options.hpp>
+
 #include "log.hpp"
 
 namespace cachier::detail {
@@ -80,3 +82,5 @@ void thread_pool::work() {
 }
 
 }  // namespace cachier::detail
+
+void cachier::wait_for_background_work() { detail::thread_pool::instance().wait_idle(); }

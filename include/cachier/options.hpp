@@ -77,4 +77,8 @@ void disable_caching();
 /// Whether caching is enabled.
 [[nodiscard]] bool caching_enabled() noexcept;
 
+/// Blocks until the background work queued so far (next_time refreshes, stale cleanups) has
+/// finished: for tests, and for an orderly shutdown.
+void wait_for_background_work();
+
 }  // namespace cachier

@@ -16,7 +16,6 @@
 
 #include <gmock/gmock.h>
 
-#include "../../src/thread_pool.hpp"
 
 using namespace std::chrono_literals;
 using testing::Each;
@@ -31,7 +30,7 @@ void Conformance::SetUp() {
 }
 
 void Conformance::TearDown() {
-    detail::thread_pool::instance().wait_idle();
+    wait_for_background_work();
     reset_global_params();
     enable_caching();
 }
@@ -146,7 +145,7 @@ TEST_P(Conformance, NextTimeReturnsStaleAtOnceAndRefreshesOnceInBackground) {
     for (auto& c : callers) EXPECT_EQ(c.get(), 11) << "stale value expected at once";
     EXPECT_LT(std::chrono::steady_clock::now() - started, 250ms);
     ASSERT_TRUE(eventually([&] { return f(1) == 111; }, 5s)) << "background refresh never stored";
-    detail::thread_pool::instance().wait_idle();
+    wait_for_background_work();
     EXPECT_EQ(*calls, 101) << "exactly one background refresh";
 }
 
@@ -395,7 +394,7 @@ TEST_P(Conformance, StaleEntriesAreCleanedUpInTheBackground) {
     ASSERT_EQ(f.metrics().entry_count.value_or(0), 5U);
     std::this_thread::sleep_for(150ms);
     f(100);  // triggers a cleanup, then stores one fresh entry
-    detail::thread_pool::instance().wait_idle();
+    wait_for_background_work();
     EXPECT_TRUE(eventually([&] { return f.metrics().entry_count.value_or(99) <= 1; }, 3s));
 }
 
@@ -461,7 +460,7 @@ TEST_P(Conformance, ForkedChildKeepsWorking) {
     EXPECT_EQ(f(1), computing.get());
     std::this_thread::sleep_for(350ms);
     f(1);
-    detail::thread_pool::instance().wait_idle();
+    wait_for_background_work();
 
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);

@@ -479,16 +479,18 @@ private:
                       "claim_owner text, claim_expires timestamptz, expires_at timestamptz, PRIMARY KEY (function, key))");
             // Tables made before per-entry expiry gain the column (no rewrite: it is nullable).
             c.execute("ALTER TABLE " + t + " ADD COLUMN IF NOT EXISTS expires_at timestamptz");
-            // The claim of read_or_claim: 1 when the token holds the claim afterwards.
+            // The claim of read_or_claim: 1 when the token holds the claim afterwards. PL/pgSQL, so
+            // that each session plans its INSERT once (a SQL function would plan it at every call).
             c.execute("CREATE OR REPLACE FUNCTION " + claim_function_ +
-                      "(f text, k text, owner text, lease_ms int8, max_age_us int8) RETURNS int8 LANGUAGE sql "
-                      "VOLATILE AS $$ WITH c AS (INSERT INTO " + t + " AS c (function, key, claim_owner, claim_expires) "
+                      "(f text, k text, owner text, lease_ms int8, max_age_us int8) RETURNS int8 "
+                      "LANGUAGE plpgsql VOLATILE AS $$ DECLARE n int8; BEGIN "
+                      "INSERT INTO " + t + " AS c (function, key, claim_owner, claim_expires) "
                       "VALUES (f, k, owner, clock_timestamp() + lease_ms * interval '1 millisecond') "
                       "ON CONFLICT (function, key) DO UPDATE SET claim_owner = EXCLUDED.claim_owner, "
                       "claim_expires = EXCLUDED.claim_expires WHERE (c.claim_owner IS NULL OR "
                       "c.claim_expires < clock_timestamp() OR c.claim_owner = EXCLUDED.claim_owner) AND "
                       "(c.value IS NULL OR c.expires_at <= clock_timestamp() OR c.stored_at < clock_timestamp() - "
-                      "max_age_us * interval '1 microsecond') RETURNING 1) SELECT count(*) FROM c $$");
+                      "max_age_us * interval '1 microsecond'); GET DIAGNOSTICS n = ROW_COUNT; RETURN n; END $$");
             c.execute(std::string("INSERT INTO ") + versions_table + " VALUES ('" + t + "', " +
                       std::to_string(schema_version) + ") ON CONFLICT DO NOTHING");
             result r = c.execute(std::string("SELECT version FROM ") + versions_table + " WHERE table_name = '" + t + "'");

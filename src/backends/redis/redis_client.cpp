@@ -72,29 +72,29 @@ reply connection::take(void* raw, const std::string& doing) {
     return r;
 }
 
-reply connection::command(const std::vector<std::string_view>& args) {
+void connection::append(const std::vector<std::string_view>& args) {
     std::vector<const char*> argv;
     std::vector<std::size_t> lengths;
+    argv.reserve(args.size());
+    lengths.reserve(args.size());
     for (const auto& a : args) {
         argv.push_back(a.data());
         lengths.push_back(a.size());
     }
+    if (redisAppendCommandArgv(context_, static_cast<int>(args.size()), argv.data(), lengths.data()) != REDIS_OK)
+        fail("queue a command for");
+}
+
+reply connection::command(const std::vector<std::string_view>& args) {
+    append(args);
+    void* raw = nullptr;
     // AUTH's arguments must not reach a message, so name the command only.
-    const std::string doing = args.empty() ? "run a command" : "run " + std::string(args.front());
-    return take(redisCommandArgv(context_, static_cast<int>(args.size()), argv.data(), lengths.data()), doing);
+    if (redisGetReply(context_, &raw) != REDIS_OK) fail("run " + std::string(args.front()) + " on");
+    return take(raw, args.empty() ? "run a command" : "run " + std::string(args.front()));
 }
 
 std::vector<reply> connection::pipeline(const std::vector<std::vector<std::string_view>>& commands) {
-    for (const auto& args : commands) {
-        std::vector<const char*> argv;
-        std::vector<std::size_t> lengths;
-        for (const auto& a : args) {
-            argv.push_back(a.data());
-            lengths.push_back(a.size());
-        }
-        if (redisAppendCommandArgv(context_, static_cast<int>(args.size()), argv.data(), lengths.data()) != REDIS_OK)
-            fail("queue a command for");
-    }
+    for (const auto& args : commands) append(args);
     std::vector<reply> replies;
     for (std::size_t i = 0; i < commands.size(); ++i) {
         void* raw = nullptr;
@@ -105,14 +105,7 @@ std::vector<reply> connection::pipeline(const std::vector<std::vector<std::strin
 }
 
 void connection::send(const std::vector<std::string_view>& args) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lengths;
-    for (const auto& a : args) {
-        argv.push_back(a.data());
-        lengths.push_back(a.size());
-    }
-    if (redisAppendCommandArgv(context_, static_cast<int>(args.size()), argv.data(), lengths.data()) != REDIS_OK)
-        fail("queue a command for");
+    append(args);
     int done = 0;
     while (done == 0)
         if (redisBufferWrite(context_, &done) != REDIS_OK) fail("write to");

@@ -56,6 +56,7 @@ public:
 
 private:
     [[noreturn]] void fail(const std::string& doing);
+    void append(const std::vector<std::string_view>& args);  // queues one command
     reply take(void* raw, const std::string& doing);
 
     redisContext* context_ = nullptr;
