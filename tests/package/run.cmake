@@ -1,6 +1,7 @@
-# Builds tests/package/consumer against cachier as an installed package (MODE=find_package, which
-# also builds and runs the conformance suite against the example of a user's own backend), as a
-# subdirectory (MODE=add_subdirectory), or with pkg-config and no CMake (MODE=pkg_config), then runs it.
+# Builds tests/package/consumer against cachier as an installed package (MODE=find_package) or as a
+# subdirectory (MODE=add_subdirectory), then runs it. The installed package is also used to build and
+# run the conformance suite against the example of a user's own backend, and to build the consumer
+# with pkg-config and no CMake.
 # Inputs: SOURCE_DIR, WORK_DIR, MODE, GENERATOR.
 
 function(run)
@@ -13,7 +14,7 @@ endfunction()
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR}/home)
 set(consumer_args -DCACHIER_CONSUMER_MODE=${MODE} -DCMAKE_BUILD_TYPE=Release)
-if(MODE STREQUAL "find_package" OR MODE STREQUAL "pkg_config")
+if(MODE STREQUAL "find_package")
     run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/cachier-build -G ${GENERATOR}
         -DCMAKE_BUILD_TYPE=Release -DCACHIER_BUILD_TESTS=OFF -DCACHIER_BUILD_EXAMPLES=OFF
         -DCACHIER_BUILD_BENCH=OFF -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
@@ -25,7 +26,13 @@ else()
     list(APPEND consumer_args -DCACHIER_SOURCE_DIR=${SOURCE_DIR})
 endif()
 
-if(MODE STREQUAL "pkg_config")
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/package/consumer -B ${WORK_DIR}/consumer-build -G ${GENERATOR}
+    ${consumer_args})
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer-build)
+run(${CMAKE_COMMAND} -E env HOME=${WORK_DIR}/home XDG_CACHE_HOME= ${WORK_DIR}/consumer-build/consumer)
+if(MODE STREQUAL "find_package")
+    run(${CMAKE_COMMAND} -E env HOME=${WORK_DIR}/home XDG_CACHE_HOME=
+        ${WORK_DIR}/consumer-build/custom_backend_conformance --gtest_brief=1)
     # A build without CMake: the compiler flags and libraries come from cachier.pc alone.
     file(GLOB_RECURSE pc_files ${WORK_DIR}/prefix/*/cachier.pc)
     list(GET pc_files 0 pc_file)
@@ -37,16 +44,6 @@ if(MODE STREQUAL "pkg_config")
     endif()
     separate_arguments(flags UNIX_COMMAND "${flags}")
     run(c++ -std=c++20 -O1 -Wall -Wextra -Wpedantic -Werror ${SOURCE_DIR}/tests/package/consumer/main.cpp ${flags}
-        -o ${WORK_DIR}/consumer)
-    run(${CMAKE_COMMAND} -E env HOME=${WORK_DIR}/home XDG_CACHE_HOME= ${WORK_DIR}/consumer)
-    return()
-endif()
-
-run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/package/consumer -B ${WORK_DIR}/consumer-build -G ${GENERATOR}
-    ${consumer_args})
-run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer-build)
-run(${CMAKE_COMMAND} -E env HOME=${WORK_DIR}/home XDG_CACHE_HOME= ${WORK_DIR}/consumer-build/consumer)
-if(MODE STREQUAL "find_package")
-    run(${CMAKE_COMMAND} -E env HOME=${WORK_DIR}/home XDG_CACHE_HOME=
-        ${WORK_DIR}/consumer-build/custom_backend_conformance --gtest_brief=1)
+        -o ${WORK_DIR}/consumer-pkg-config)
+    run(${CMAKE_COMMAND} -E env HOME=${WORK_DIR}/home XDG_CACHE_HOME= ${WORK_DIR}/consumer-pkg-config)
 endif()

@@ -55,12 +55,13 @@ public:
     change_listener(const change_listener&) = delete;
     change_listener& operator=(const change_listener&) = delete;
 
-    /// Starts listening to `channel` (counted) and waits a little for the server to confirm, so that
-    /// changes made after it returns are heard while the server is reachable.
+    /// Starts listening to `channel` (counted) and, while connected, waits a little for the
+    /// subscription, so that changes made after it returns are heard.
     void watch(const std::string& channel) {
         std::unique_lock lock(mutex_);
         if (++wanted_[channel] > 1) return;
         wake();
+        if (!connection_) return;  // reconnecting: it subscribes to every wanted channel when it is back
         applied_changed_.wait_for(lock, std::chrono::milliseconds(200),
                                   [&] { return stopping_ || subscribed_.count(channel) > 0; });
     }

@@ -6,7 +6,9 @@
 #include <cstring>
 #include <mutex>
 #include <map>
-#include <set>
+#include <array>
+#include <deque>
+#include <initializer_list>
 #include <vector>
 
 #include <libpq-fe.h>
@@ -77,15 +79,38 @@ std::string trimmed(const char* message) {
     return s;
 }
 
-/// A parameter: text, or binary bytes (for bytea).
-struct param {
-    std::string_view bytes;
-    bool binary = false;
-    bool null = false;
-};
+/// A statement parameter, always sent in binary form, so that nothing is copied: text and bytea as
+/// their bytes, int8 (and timestamptz: microseconds since 2000) as 8 bytes in network order.
+class param {
+public:
+    param(std::string_view bytes) : bytes_(bytes) {}  // NOLINT(google-explicit-constructor)
+    param(const std::string& bytes) : bytes_(bytes) {}  // NOLINT(google-explicit-constructor)
 
-/// A SQL NULL parameter.
-constexpr param null_param{{}, false, true};
+    static param int8(std::int64_t v) {
+        param p{std::string_view()};
+        p.number_ = true;
+        for (int i = 7; i >= 0; --i, v = static_cast<std::int64_t>(static_cast<std::uint64_t>(v) >> 8))
+            p.digits_[i] = static_cast<char>(v & 0xff);
+        return p;
+    }
+    static param micros(std::chrono::nanoseconds d) {
+        return int8(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+    }
+    static param null() {
+        param p{std::string_view()};
+        p.null_ = true;
+        return p;
+    }
+
+    [[nodiscard]] const char* data() const noexcept { return null_ ? nullptr : number_ ? digits_ : bytes_.data(); }
+    [[nodiscard]] int size() const noexcept { return number_ ? 8 : static_cast<int>(bytes_.size()); }
+
+private:
+    std::string_view bytes_;
+    char digits_[8] = {};
+    bool number_ = false;
+    bool null_ = false;
+};
 
 /// One libpq connection with the statements it has prepared.
 class pg_connection {
@@ -110,27 +135,33 @@ public:
 
     [[nodiscard]] bool usable() const noexcept { return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK; }
 
-    /// Runs a statement prepared under `name` (preparing it on first use); binary results.
-    result run(const std::string& name, const std::string& sql, const std::vector<param>& params) {
-        if (prepared_.count(name) == 0) {
-            check(result(PQprepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr)),
-                  "prepare " + name);
-            prepared_.insert(name);
+    /// Runs a statement (prepared on this connection at its first use, and found again by the address
+    /// of its text, which lives as long as the backend); binary parameters and results.
+    result run(const std::string& sql, std::initializer_list<param> params) {
+        const std::string* name = nullptr;
+        for (const auto& [text, prepared_name] : prepared_)
+            if (text == &sql) name = &prepared_name;
+        if (name == nullptr) {
+            std::string fresh = "s" + std::to_string(prepared_.size());
+            check(result(PQprepare(conn_, fresh.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr)),
+                  "prepare a statement");
+            name = &prepared_.emplace_back(&sql, std::move(fresh)).second;
         }
-        // libpq reads text parameters up to their NUL, and views need not have one: copy them.
-        std::vector<std::string> text;
-        text.reserve(params.size());
-        std::vector<const char*> values;
-        std::vector<int> lengths;
-        std::vector<int> formats;
+        constexpr std::size_t most = 8;
+        if (params.size() > most) throw backend_error("postgres: too many parameters");
+        std::array<const char*, most> values{};
+        std::array<int, most> lengths{};
+        std::array<int, most> formats{};
+        std::size_t i = 0;
         for (const auto& p : params) {
-            values.push_back(p.null ? nullptr : p.binary ? p.bytes.data() : text.emplace_back(p.bytes).c_str());
-            lengths.push_back(static_cast<int>(p.bytes.size()));
-            formats.push_back(p.binary ? 1 : 0);
+            values[i] = p.data();
+            lengths[i] = p.size();
+            formats[i] = 1;
+            ++i;
         }
-        return check(result(PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()), values.data(),
+        return check(result(PQexecPrepared(conn_, name->c_str(), static_cast<int>(params.size()), values.data(),
                                            lengths.data(), formats.data(), 1)),
-                     name);
+                     "run statement " + *name);
     }
 
     /// Runs SQL text without parameters.
@@ -165,7 +196,7 @@ private:
     PGconn* conn_ = nullptr;
     int socket_ = -1;
     std::string where_;
-    std::set<std::string> prepared_;
+    std::deque<std::pair<const std::string*, std::string>> prepared_;  // statement text -> its name here
 };
 
 std::int64_t read_int8(const PGresult* r, int row, int column) {
@@ -185,10 +216,6 @@ backend_capabilities postgres_capabilities() {
     // Waiters are woken by NOTIFY; this only bounds a wait whose notification was lost.
     caps.max_poll_interval = std::chrono::milliseconds(250);
     return caps;
-}
-
-std::string micros_text(std::chrono::nanoseconds d) {
-    return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
 }
 
 claim_state claim_from(std::int64_t code) {
@@ -218,77 +245,77 @@ public:
 
 protected:
     read_result do_read(const key_ref& ref, std::chrono::nanoseconds) override {
-        result r = pool_.acquire()->run("read", sql_.read, {{ref.function}, {ref.key}});
+        result r = pool_.acquire()->run(sql_.read, {ref.function, ref.key});
         return row_to_read(r.get());
     }
 
+    // The statement calls the claim function only for rows stale by the estimate of the server's
+    // clock (a comparison the server makes cheaply); the function decides by the server's own clock.
+    // An entry that turns stale between the estimate and the read is claimed by the next look.
+
     read_result do_read_or_claim(const key_ref& ref, const claim_request& request) override {
-        const std::string lease_ms = std::to_string(request.lease.count());
-        const std::string max_age_us = micros_text(request.max_age);
-        result r = pool_.acquire()->run("read_or_claim", sql_.read_or_claim,
-                                        {{ref.function}, {ref.key}, {request.token}, {lease_ms}, {max_age_us}});
+        const std::int64_t now = estimated_server_now_us();
+        // Staleness cutoff, kept inside timestamptz's range for "never stale".
+        const std::int64_t cutoff =
+            now - std::min<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(request.max_age).count(),
+                                         now + std::int64_t{3155760000000000});
+        result r = pool_.acquire()->run(sql_.read_or_claim,
+                                        {ref.function, ref.key, request.token, param::int8(request.lease.count()),
+                                         param::micros(request.max_age), param::int8(cutoff), param::int8(now)});
         read_result out = row_to_read(r.get());
-        out.claimed = read_int8(r.get(), 0, 3) == 1;
+        out.claimed = read_int8(r.get(), 0, 6) == 1;
         if (out.claimed) out.claim = claim_state::none;
         return out;
     }
 
     void do_store(const key_ref& ref, const store_request& request) override {
-        const std::string age_us = micros_text(request.age);
-        const std::string expires_us = request.expires_after ? micros_text(*request.expires_after) : std::string();
         const std::string channel = channel_for(ref.function);
-        pool_.acquire()->run("store", sql_.store,
-                             {{ref.function},
-                              {ref.key},
-                              {request.value, true},
-                              {request.release != nullptr ? std::string_view(*request.release) : std::string_view()},
-                              {age_us},
-                              request.expires_after ? param{expires_us} : null_param,
-                              {channel}});
+        pool_.acquire()->run(sql_.store, {ref.function, ref.key, request.value,
+                                          request.release != nullptr ? std::string_view(*request.release) : std::string_view(),
+                                          param::micros(request.age),
+                                          request.expires_after ? param::micros(*request.expires_after) : param::null(),
+                                          channel});
     }
 
     bool do_try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
-        const std::string lease_ms = std::to_string(lease.count());
-        return PQntuples(pool_.acquire()->run("claim", sql_.claim, {{ref.function}, {ref.key}, {token}, {lease_ms}}).get()) == 1;
+        return PQntuples(pool_.acquire()->run(sql_.claim, {ref.function, ref.key, token, param::int8(lease.count())}).get()) == 1;
     }
 
     void do_renew_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
-        const std::string lease_ms = std::to_string(lease.count());
-        pool_.acquire()->run("renew", sql_.renew, {{ref.function}, {ref.key}, {token}, {lease_ms}});
+        pool_.acquire()->run(sql_.renew, {ref.function, ref.key, token, param::int8(lease.count())});
     }
 
     void do_release_claim(const key_ref& ref, const claim_token& token) override {
-        pool_.acquire()->run("release", sql_.release, {{ref.function}, {ref.key}, {token}, {channel_for(ref.function)}});
+        pool_.acquire()->run(sql_.release, {ref.function, ref.key, token, channel_for(ref.function)});
     }
 
     bool do_remove(const key_ref& ref) override {
         return PQntuples(
-                   pool_.acquire()->run("remove", sql_.remove, {{ref.function}, {ref.key}, {channel_for(ref.function)}}).get()) > 0;
+                   pool_.acquire()->run(sql_.remove, {ref.function, ref.key, channel_for(ref.function)}).get()) > 0;
     }
 
     void do_clear(std::string_view function) override {
-        pool_.acquire()->run("clear", sql_.clear, {{function}, {channel_for(function)}});
+        pool_.acquire()->run(sql_.clear, {function, channel_for(function)});
     }
 
     void do_clear_claims(std::string_view function) override {
-        pool_.acquire()->run("clear_claims", sql_.clear_claims, {{function}, {channel_for(function)}});
+        pool_.acquire()->run(sql_.clear_claims, {function, channel_for(function)});
     }
 
     std::size_t do_remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) override {
         const auto us = std::chrono::duration_cast<std::chrono::microseconds>(max_age).count();
         if (us > std::int64_t{100} * 365 * 24 * 3600 * 1000000) max_age = std::chrono::hours(24 * 365 * 100);
-        const std::string max_age_us = micros_text(max_age);
-        result r = pool_.acquire()->run("remove_older", sql_.remove_older, {{function}, {max_age_us}, {channel_for(function)}});
+        result r = pool_.acquire()->run(sql_.remove_older, {function, param::micros(max_age), channel_for(function)});
         return static_cast<std::size_t>(read_int8(r.get(), 0, 0));
     }
 
     std::uint64_t do_entry_count(std::string_view function) override {
-        result r = pool_.acquire()->run("count", sql_.count, {{function}});
+        result r = pool_.acquire()->run(sql_.count, {function});
         return static_cast<std::uint64_t>(read_int8(r.get(), 0, 0));
     }
 
     void do_list_functions(const visitor<function_info>& visit) override {
-        result r = pool_.acquire()->run("functions", sql_.functions, {});
+        result r = pool_.acquire()->run(sql_.functions, {});
         for (int row = 0; row < PQntuples(r.get()); ++row) {
             function_info f;
             f.name.assign(PQgetvalue(r.get(), row, 0), static_cast<std::size_t>(PQgetlength(r.get(), row, 0)));
@@ -304,7 +331,7 @@ protected:
     void do_list_entries(std::string_view function, const visitor<entry_info>& visit) override {
         std::string after;
         for (;;) {
-            result r = pool_.acquire()->run("entries", sql_.entries, {{function}, {after}});
+            result r = pool_.acquire()->run(sql_.entries, {function, after});
             const int rows = PQntuples(r.get());
             for (int row = 0; row < rows; ++row) {
                 entry_info e;
@@ -352,22 +379,22 @@ private:
         const std::string unexpired = "(expires_at IS NULL OR expires_at > " + now + ")";
         const std::string claim_code = "(CASE WHEN claim_owner IS NULL THEN 0 WHEN claim_expires < " + now +
                                        " THEN 2 ELSE 1 END)::int8";
+        // Raw columns, judged by read_row against the server's time (fewer expressions on a hit).
+        const std::string row_columns = "t.value, t.stored_at, t.expires_at, t.claim_owner IS NOT NULL, "
+                                        "t.claim_expires, now()";
         auto notify_on = [](const std::string& channel_param, char kind, const std::string& key) {
             return "pg_notify(" + channel_param + ", '" + std::string(1, kind) + "'" + key + ")";
         };
         return {
-            // read: value (NULL when expired), age, claim state
-            "SELECT CASE WHEN " + unexpired + " THEN value END, " + age_us + ", " + claim_code + " FROM " + t + where,
-            // read_or_claim: the row, and a claim taken (by the claim function, in the same statement)
+            // read: the row's raw columns and the server's time; read_row judges them
+            "SELECT " + row_columns + " FROM (SELECT 1) AS one LEFT JOIN " + t + " AS t ON t.function = $1 AND "
+            "t.key = $2",
+            // read_or_claim: the same, and a claim taken (by the claim function, in the same statement)
             // only when the value is missing or stale and nobody else's claim lives. A fresh hit is a
             // plain read: the function, and its write, run only on a miss.
-            "SELECT CASE WHEN t.expires_at IS NULL OR t.expires_at > " + now + " THEN t.value END, "
-            "(extract(epoch FROM " + now + " - t.stored_at) * 1000000)::int8, "
-            "(CASE WHEN t.claim_owner IS NULL THEN 0 WHEN t.claim_expires < " + now + " THEN 2 ELSE 1 END)::int8, "
-            "(CASE WHEN (t.value IS NULL OR t.expires_at <= " + now + " OR t.stored_at < " + now +
-                " - $5::int8 * interval '1 microsecond') AND (t.claim_owner IS NULL OR t.claim_owner = $3 OR "
-                "t.claim_expires < " + now + ") THEN " + claim_function + "($1, $2, $3, $4::int8, $5::int8) "
-                "ELSE 0 END)::int8 FROM (SELECT 1) AS one LEFT JOIN " + t + " AS t ON t.function = $1 AND t.key = $2",
+            "SELECT " + row_columns + ", (CASE WHEN t.stored_at IS NULL OR t.stored_at < $6::timestamptz OR "
+            "t.expires_at <= $7::timestamptz THEN " + claim_function + "($1, $2, $3, $4::int8, $5::int8) ELSE 0 END)::int8 "
+            "FROM (SELECT 1) AS one LEFT JOIN " + t + " AS t ON t.function = $1 AND t.key = $2",
             // store: $3 value, $4 claim to release, $5 age in us, $6 expiry in us (or NULL), $7 channel
             "WITH up AS (INSERT INTO " + t + " AS c (function, key, value, stored_at, expires_at) VALUES ($1, $2, $3, " +
                 now + " - $5::int8 * interval '1 microsecond', " + now +
@@ -423,14 +450,38 @@ private:
     }
 
     /// A read's row (value, age, claim state), or nothing.
-    static read_result row_to_read(const PGresult* r) {
+    /// A read's row: value, stored_at, expires_at, claimed, claim_expires and the server's time
+    /// (timestamps in binary: microseconds), judged by the server's clock.
+    read_result row_to_read(const PGresult* r) {
         read_result out;
         if (PQntuples(r) == 0) return out;
-        if (PQgetisnull(r, 0, 0) == 0)
+        const std::int64_t now = read_int8(r, 0, 5);
+        clock_offset_us_.store(now - local_us(), std::memory_order_relaxed);
+        const bool expired = PQgetisnull(r, 0, 2) == 0 && read_int8(r, 0, 2) <= now;
+        if (PQgetisnull(r, 0, 0) == 0 && !expired)
             out.entry = stored_entry{std::string(PQgetvalue(r, 0, 0), static_cast<std::size_t>(PQgetlength(r, 0, 0))),
-                                     std::chrono::microseconds(read_int8(r, 0, 1))};
-        if (PQgetisnull(r, 0, 2) == 0) out.claim = claim_from(read_int8(r, 0, 2));
+                                     std::chrono::microseconds(now - read_int8(r, 0, 1))};
+        if (PQgetisnull(r, 0, 3) == 0 && *PQgetvalue(r, 0, 3) != 0)
+            out.claim = read_int8(r, 0, 4) < now ? claim_state::expired : claim_state::live;
         return out;
+    }
+
+    static std::int64_t local_us() {
+        return std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+
+    /// The server's time (microseconds since 2000-01-01), from the last row's; before the first
+    /// row, this machine's clock.
+    std::int64_t estimated_server_now_us() const { return local_us() + clock_offset_us_.load(std::memory_order_relaxed); }
+
+    static std::int64_t initial_clock_offset_us() {
+        constexpr std::int64_t unix_to_2000_us = std::int64_t{946684800} * 1000000;
+        const auto wall_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+        return wall_us - unix_to_2000_us - local_us();
     }
 
     /// The NOTIFY channel of one function's changes: an identifier derived from table and name.
@@ -516,6 +567,7 @@ private:
     connection_pool<pg_connection> pool_;
     std::mutex channels_mutex_;
     std::map<std::string, std::string> channels_;  // NOTIFY channel -> function, for watched functions
+    std::atomic<std::int64_t> clock_offset_us_{initial_clock_offset_us()};  // server time - steady clock
     change_listener<pg_connection> listener_;       // its thread uses the members above
     on_fork_child fork_{[this] {
         renew_lock(schema_mutex_);
