@@ -1,6 +1,7 @@
 // What only the Redis backend must do, against real redis-server processes.
 
 #include <atomic>
+#include <csignal>
 #include <future>
 #include <thread>
 
@@ -12,6 +13,7 @@
 
 #include "../support/test_server.hpp"
 #include "../support/test_support.hpp"
+#include "backends/redis/redis_client.hpp"
 #include "backends/redis/redis_url.hpp"
 
 using namespace std::chrono_literals;
@@ -330,4 +332,17 @@ TEST(RedisBackend, MissWithItsStoreIsTwoRoundTrips) {
     const auto hit = counter.since_last();
     EXPECT_EQ(hit.size(), 1U) << "a hit:" << joined(hit);
     EXPECT_EQ(f.metrics().backend_errors, 0U);
+}
+
+// hiredis writes with write(2): a write to a socket that can no longer send raises SIGPIPE, whose
+// default action ends the process (the change listener writes to the connection its destructor
+// shuts down; a pooled connection to a server that went away). Such a write must be an error.
+TEST(RedisBackend, WriteToAClosedConnectionIsAnErrorNotASigpipe) {
+    ASSERT_EQ(::signal(SIGPIPE, SIG_DFL), SIG_DFL) << "the test needs SIGPIPE's default action";
+    redis_server server;
+    cachier::detail::redis::connection c(cachier::detail::redis::options_from_url(server.url()));
+    EXPECT_EQ(c.command({"PING"})->type, REDIS_REPLY_STATUS);
+    c.interrupt();  // shuts the socket down, as the listener's destructor does
+    EXPECT_THROW(c.send({"UNSUBSCRIBE", "channel"}), cachier::backend_error);
+    EXPECT_THROW(c.command({"PING"}), cachier::backend_error);
 }

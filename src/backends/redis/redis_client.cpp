@@ -4,11 +4,42 @@
 #include <cstring>
 
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 namespace cachier::detail::redis {
 namespace {
+
+/// Keeps a write to a closed socket from killing the process with SIGPIPE (hiredis writes with
+/// write(2), which raises it): the signal is blocked in this thread while hiredis works, and a
+/// SIGPIPE raised meanwhile is consumed, as libpq does for its own sockets.
+class sigpipe_guard {
+public:
+    sigpipe_guard() noexcept {
+        sigemptyset(&pipe_);
+        sigaddset(&pipe_, SIGPIPE);
+        ::pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+        sigset_t pending;
+        was_pending_ = ::sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    }
+    ~sigpipe_guard() {
+        sigset_t pending;
+        if (!was_pending_ && ::sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+            const timespec now{};
+            ::sigtimedwait(&pipe_, nullptr, &now);
+        }
+        ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    }
+    sigpipe_guard(const sigpipe_guard&) = delete;
+    sigpipe_guard& operator=(const sigpipe_guard&) = delete;
+
+private:
+    sigset_t pipe_{};
+    sigset_t old_{};
+    bool was_pending_ = false;
+};
 
 timeval to_timeval(std::chrono::nanoseconds d) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
@@ -86,6 +117,7 @@ void connection::append(const std::vector<std::string_view>& args) {
 }
 
 reply connection::command(const std::vector<std::string_view>& args) {
+    const sigpipe_guard guard;
     append(args);
     void* raw = nullptr;
     // AUTH's arguments must not reach a message, so name the command only.
@@ -94,6 +126,7 @@ reply connection::command(const std::vector<std::string_view>& args) {
 }
 
 std::vector<reply> connection::pipeline(const std::vector<std::vector<std::string_view>>& commands) {
+    const sigpipe_guard guard;
     for (const auto& args : commands) append(args);
     std::vector<reply> replies;
     for (std::size_t i = 0; i < commands.size(); ++i) {
@@ -105,6 +138,7 @@ std::vector<reply> connection::pipeline(const std::vector<std::vector<std::strin
 }
 
 void connection::send(const std::vector<std::string_view>& args) {
+    const sigpipe_guard guard;
     append(args);
     int done = 0;
     while (done == 0)
