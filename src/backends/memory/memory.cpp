@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <functional>
 #include <map>
+#include <type_traits>
 #include <vector>
 #include <mutex>
 #include <string>
@@ -155,10 +156,10 @@ protected:
     }
 
     read_result do_read_or_claim(const key_ref& ref, const claim_request& request) override {
-        const entry_id_view id = view_of(ref);
-        shard& s = shard_for(id);
-        const spread_lock::write_guard lock(s.lock);
-        record& r = find_or_add(s, id);
+        return with_record(ref, [&](record& r) { return read_or_claim_locked(r, request); });
+    }
+
+    static read_result read_or_claim_locked(record& r, const claim_request& request) {
         const auto now = monotonic_now();
         read_result out;
         if (r.live_value(now)) out.entry = stored_entry{r.value, now - r.stored_at};
@@ -173,26 +174,22 @@ protected:
     }
 
     void do_store(const key_ref& ref, const store_request& request) override {
-        const entry_id_view id = view_of(ref);
-        shard& s = shard_for(id);
-        const spread_lock::write_guard lock(s.lock);
-        record& r = find_or_add(s, id);
-        const auto now = monotonic_now();
-        r.value.assign(request.value);
-        r.stored_at = now - request.age;
-        r.expires_at = request.expires_after ? now + *request.expires_after : std::chrono::nanoseconds::zero();
-        r.has_value = true;
-        if (request.release != nullptr && r.claim == *request.release) r.claim.clear();
+        with_record(ref, [&](record& r) {
+            const auto now = monotonic_now();
+            r.value.assign(request.value);
+            r.stored_at = now - request.age;
+            r.expires_at = request.expires_after ? now + *request.expires_after : std::chrono::nanoseconds::zero();
+            r.has_value = true;
+            if (request.release != nullptr && r.claim == *request.release) r.claim.clear();
+        });
     }
 
     bool do_try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds) override {
-        const entry_id_view id = view_of(ref);
-        shard& s = shard_for(id);
-        const spread_lock::write_guard lock(s.lock);
-        record& r = find_or_add(s, id);
-        if (!r.claim.empty() && r.claim != token) return false;
-        r.claim = token;
-        return true;
+        return with_record(ref, [&](record& r) {
+            if (!r.claim.empty() && r.claim != token) return false;
+            r.claim = token;
+            return true;
+        });
     }
 
     void do_release_claim(const key_ref& ref, const claim_token& token) override {
@@ -291,6 +288,15 @@ private:
         if (it != s.entries.end()) return it->second;
         return s.entries.emplace(entry_id{std::string(id.function), std::string(id.key), id.hash}, record{})
             .first->second;
+    }
+
+    /// Runs `change` on the record of `ref` (made when missing) under its shard's write lock.
+    template <class Change>
+    auto with_record(const key_ref& ref, Change&& change) -> std::invoke_result_t<Change&, record&> {
+        const entry_id_view id = view_of(ref);
+        shard& s = shard_for(id);
+        const spread_lock::write_guard lock(s.lock);
+        return change(find_or_add(s, id));
     }
 
     /// Changes one existing record and drops it when it is left with neither value nor claim.

@@ -222,10 +222,8 @@ protected:
     // A claim taken only when the value is missing or stale (one UPSERT), then the row as it is.
     read_result do_read_or_claim(const key_ref& ref, const claim_request& request) override {
         auto c = pool_.acquire();
-        sqlite3_stmt* s = c->statement(sql_.claim_if_stale);
+        sqlite3_stmt* s = entry_statement(*c, sql_.claim_if_stale, ref);
         const std::int64_t now = now_us();
-        c->bind_text(s, 1, ref.function);
-        c->bind_text(s, 2, ref.key);
         c->bind_text(s, 3, request.token);
         c->bind_int(s, 4, now + micros(request.lease));
         c->bind_int(s, 5, now);
@@ -242,10 +240,8 @@ protected:
 
     void do_store(const key_ref& ref, const store_request& request) override {
         auto c = pool_.acquire();
-        sqlite3_stmt* s = c->statement(sql_.store);
+        sqlite3_stmt* s = entry_statement(*c, sql_.store, ref);
         const std::int64_t now = now_us();
-        c->bind_text(s, 1, ref.function);
-        c->bind_text(s, 2, ref.key);
         c->bind_blob(s, 3, request.value);
         c->bind_int(s, 4, now - micros(request.age));
         c->bind_text(s, 5, request.release != nullptr ? std::string_view(*request.release) : std::string_view());
@@ -256,10 +252,8 @@ protected:
 
     bool do_try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
         auto c = pool_.acquire();
-        sqlite3_stmt* s = c->statement(sql_.claim);
+        sqlite3_stmt* s = entry_statement(*c, sql_.claim, ref);
         const std::int64_t now = now_us();
-        c->bind_text(s, 1, ref.function);
-        c->bind_text(s, 2, ref.key);
         c->bind_text(s, 3, token);
         c->bind_int(s, 4, now + micros(lease));
         c->bind_int(s, 5, now);
@@ -269,9 +263,7 @@ protected:
 
     void do_renew_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds lease) override {
         auto c = pool_.acquire();
-        sqlite3_stmt* s = c->statement(sql_.renew);
-        c->bind_text(s, 1, ref.function);
-        c->bind_text(s, 2, ref.key);
+        sqlite3_stmt* s = entry_statement(*c, sql_.renew, ref);
         c->bind_text(s, 3, token);
         c->bind_int(s, 4, now_us() + micros(lease));
         c->step(s);
@@ -279,9 +271,7 @@ protected:
 
     void do_release_claim(const key_ref& ref, const claim_token& token) override {
         auto c = pool_.acquire();
-        sqlite3_stmt* s = c->statement(sql_.release);
-        c->bind_text(s, 1, ref.function);
-        c->bind_text(s, 2, ref.key);
+        sqlite3_stmt* s = entry_statement(*c, sql_.release, ref);
         c->bind_text(s, 3, token);
         c->step(s);
         run_on(*c, sql_.drop_empty, ref);
@@ -431,11 +421,17 @@ private:
         };
     }
 
-    /// The row of one entry: its value (unless expired), age and claim.
-    read_result read_on(sqlite_connection& c, const key_ref& ref) {
-        sqlite3_stmt* s = c.statement(sql_.read);
+    /// `sql` prepared on `c`, with the entry's function and key bound to ?1 and ?2.
+    static sqlite3_stmt* entry_statement(sqlite_connection& c, const std::string& sql, const key_ref& ref) {
+        sqlite3_stmt* s = c.statement(sql);
         c.bind_text(s, 1, ref.function);
         c.bind_text(s, 2, ref.key);
+        return s;
+    }
+
+    /// The row of one entry: its value (unless expired), age and claim.
+    read_result read_on(sqlite_connection& c, const key_ref& ref) {
+        sqlite3_stmt* s = entry_statement(c, sql_.read, ref);
         read_result out;
         if (!c.step(s)) return out;
         const std::int64_t now = now_us();
@@ -457,9 +453,7 @@ private:
     }
 
     static void run_on(sqlite_connection& c, const std::string& sql, const key_ref& ref) {
-        sqlite3_stmt* s = c.statement(sql);
-        c.bind_text(s, 1, ref.function);
-        c.bind_text(s, 2, ref.key);
+        sqlite3_stmt* s = entry_statement(c, sql, ref);
         c.step(s);
     }
 
