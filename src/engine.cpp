@@ -148,7 +148,10 @@ struct call_context {
     }
 };
 
-void schedule_refresh(const call_context& c, std::function<computed_value()> job, std::optional<claim_token> held) {
+/// Refreshes a stale entry in the background (next_time), with the claim the caller took, or with
+/// one the job takes only while the entry is still stale (another refresh may have just stored it).
+void schedule_refresh(const call_context& c, std::function<computed_value()> job, std::optional<claim_token> held,
+                      std::chrono::nanoseconds max_age) {
     function_state& fn = c.fn;
     std::string key(c.ref.key);
     {
@@ -161,7 +164,7 @@ void schedule_refresh(const call_context& c, std::function<computed_value()> job
     }
     c.say("stale: returning the stored value and refreshing in the background");
     thread_pool::instance().submit([self = fn.shared_from_this(), settings = &c.settings, key = std::move(key),
-                                    job = std::move(job), held = std::move(held), verbose = c.verbose]() mutable {
+                                    job = std::move(job), held = std::move(held), verbose = c.verbose, max_age]() mutable {
         const call_context bg{*self, *settings, key_ref{self->name, key}, verbose};
         struct unmark {
             function_state& fn;
@@ -174,8 +177,8 @@ void schedule_refresh(const call_context& c, std::function<computed_value()> job
         if (!held) {
             claim_token token = new_claim_token();
             try {
-                if (!bg.store().try_claim(bg.ref, token, settings->claim_lease)) {
-                    bg.say("another caller is already refreshing");
+                if (!bg.store().read_or_claim(bg.ref, {token, settings->claim_lease, max_age}).claimed) {
+                    bg.say("another caller is refreshing, or has just refreshed");
                     return;
                 }
             } catch (const std::exception& e) {
@@ -300,7 +303,7 @@ private:
         }
         if (stale && c_.settings.next_time) {
             if (auto job = site_.detach()) {
-                schedule_refresh(c_, std::move(job), found.claimed ? std::move(token_) : std::nullopt);
+                schedule_refresh(c_, std::move(job), found.claimed ? std::move(token_) : std::nullopt, max_age_);
                 return step::done;
             }
         }
