@@ -9,6 +9,7 @@ packages=(
     libgtest-dev libgmock-dev libbenchmark-dev
     libhiredis-dev redis-server
     libsqlite3-dev libpq-dev postgresql-15
+    clang libclang-rt-14-dev
 )
 
 missing=()

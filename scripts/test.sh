@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds and runs the whole test suite.
-#   scripts/test.sh                 the default (Release) preset, then the asan and tsan presets on
-#                                   the tests that use threads and processes (the conformance suites)
+#   scripts/test.sh                 the decoder's fuzz targets (a million inputs per value type), the
+#                                   asan and tsan presets on the tests that use threads, processes and
+#                                   the decoder, then the default (Release) preset, every test
 #   scripts/test.sh default|debug|asan|tsan   one preset, every test
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,8 @@ if [ $# -gt 0 ]; then
     exit 0
 fi
 
-# Sanitizers first (threads and processes), then the full Release suite, whose summary ends the log.
-run_preset asan -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres|ThreadPool'
+# Fuzzing and sanitizers first, then the full Release suite, whose summary ends the log.
+bash scripts/fuzz.sh "${CACHIER_FUZZ_RUNS:-1000000}"
+run_preset asan -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres|ThreadPool|Serialization|Integrity|Url'
 run_preset tsan -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres|ThreadPool'
 run_preset default

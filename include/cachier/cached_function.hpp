@@ -99,7 +99,7 @@ computed_value encode_result(const R& value) {
 
 template <std::size_t Skip, class Tuple, std::size_t... I>
 std::string encode_tail(const Tuple& args, std::index_sequence<I...>) {
-    return encode(std::get<Skip + I>(args)...);
+    return encode_key(std::get<Skip + I>(args)...);
 }
 
 }  // namespace detail
@@ -181,7 +181,7 @@ private:
             return detail::encode_tail<skip>(argument_refs(args...),
                                              std::make_index_sequence<sizeof...(A) - skip>{});
         } else {
-            return encode(std::invoke(key_fn_, std::as_const(args)...));
+            return detail::encode_key(std::invoke(key_fn_, std::as_const(args)...));
         }
     }
 

@@ -36,6 +36,7 @@
 #include <cereal/types/vector.hpp>
 
 #include <cachier/detail/portable_archive.hpp>
+#include <cachier/detail/portable_containers.hpp>
 #include <cachier/errors.hpp>
 
 namespace cachier {
@@ -45,23 +46,54 @@ template <class T>
 concept serializable = cereal::traits::is_output_serializable<T, detail::portable_writer>::value &&
                        cereal::traits::is_input_serializable<T, detail::portable_reader>::value;
 
-/// Encodes values into portable bytes. Throws serialization_error when a value cannot be encoded.
+namespace detail {
+
+/// Appends the encoding of `values` to `bytes`; with `limits`, refuses values that decode() would
+/// refuse (too deep, or taking too much memory for their size).
 template <class... T>
-[[nodiscard]] std::string encode(const T&... values) {
-    std::string bytes;
+void encode_into(std::string& bytes, archive_limits* limits, const T&... values) {
+    const std::size_t start = bytes.size();
     try {
-        detail::portable_writer writer(bytes);
+        portable_writer writer(bytes, limits);
         writer(values...);
     } catch (const serialization_error&) {
         throw;
     } catch (const std::exception& e) {
         throw serialization_error(std::string("cannot encode value: ") + e.what());
     }
+    if (limits != nullptr && limits->charged() > allocation_budget(bytes.size() - start))
+        throw serialization_error("value would take more memory than its encoding allows (more than " +
+                                  std::to_string(allocation_factor) + " times its size plus " +
+                                  std::to_string(allocation_allowance / 1024) +
+                                  " KiB): it could not be read back");
+}
+
+/// The encoding of a call's arguments, for its key: never decoded, so never limited.
+template <class... T>
+[[nodiscard]] std::string encode_key(const T&... values) {
+    std::string bytes;
+    encode_into(bytes, nullptr, values...);
+    return bytes;
+}
+
+}  // namespace detail
+
+/// Encodes values into portable bytes that decode() reads back. Throws serialization_error when a
+/// value cannot be encoded, or could not be decoded: nested deeper than 256 levels, or holding
+/// containers whose memory would exceed 64 times the encoding's size plus 64 KiB (long runs of
+/// empty std::optional of a large type, say).
+template <class... T>
+[[nodiscard]] std::string encode(const T&... values) {
+    std::string bytes;
+    detail::archive_limits limits;
+    detail::encode_into(bytes, &limits, values...);
     return bytes;
 }
 
 /// Decodes bytes made by encode<T>; empty when they are malformed, truncated or have bytes left
-/// over. Never reads outside `bytes` and never allocates more than a small multiple of its size.
+/// over. Trusts nothing: never reads outside `bytes`, recurses at most 256 levels, and the
+/// standard containers it fills never take more than 64 times the size of `bytes` plus 64 KiB
+/// (strings and arrays of numbers never more than its size), whatever the lengths inside claim.
 template <class T>
     requires std::is_default_constructible_v<T>
 [[nodiscard]] std::optional<T> decode(std::string_view bytes) noexcept {

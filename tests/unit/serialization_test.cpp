@@ -127,3 +127,68 @@ TEST(Serialization, RandomBytesNeverCrash) {
     }
     SUCCEED();
 }
+
+namespace {
+
+/// A recursive user type: a tree whose depth the encoding limits.
+struct tree {
+    std::int32_t value = 0;
+    std::vector<tree> children;
+    template <class Archive>
+    void serialize(Archive& ar) {
+        ar(value, children);
+    }
+    friend bool operator==(const tree&, const tree&) = default;
+};
+
+tree chain(int depth) {
+    tree root;
+    tree* at = &root;
+    for (int i = 0; i < depth; ++i) {
+        at->children.emplace_back();
+        at = &at->children.back();
+        at->value = i;
+    }
+    return root;
+}
+
+/// A hostile encoding of a tree nested `depth` levels: each level claims one child.
+std::string nested_tree_bytes(std::size_t depth) {
+    std::string bytes;
+    for (std::size_t i = 0; i < depth; ++i) bytes += cachier::encode(std::int32_t{0}, std::uint64_t{1});
+    bytes += cachier::encode(std::int32_t{0}, std::uint64_t{0});
+    return bytes;
+}
+
+}  // namespace
+
+TEST(Serialization, NestingIsLimitedOnBothSides) {
+    // A tree level is two nesting levels (the node and its vector of children).
+    const tree shallow = chain(100);
+    expect_round_trip(shallow);
+    EXPECT_THROW((void)cachier::encode(chain(200)), cachier::serialization_error);
+    // A hostile input nesting a million levels is refused, not a stack overflow.
+    EXPECT_FALSE(cachier::decode<tree>(nested_tree_bytes(1'000'000)).has_value());
+    EXPECT_TRUE(cachier::decode<tree>(nested_tree_bytes(100)).has_value());
+    // Keys are never decoded, so deep arguments still make keys.
+    EXPECT_FALSE(cachier::detail::encode_key(chain(200)).empty());
+}
+
+TEST(Serialization, ClaimedCountsCannotMakeTheDecoderAllocateMoreThanItsBudget) {
+    // Each element of these costs one byte to encode (an empty optional) but 4 KiB to hold.
+    using sparse = std::vector<std::optional<std::array<char, 4096>>>;
+    std::string bytes = cachier::encode(std::uint64_t{20'000});
+    bytes.append(20'000, '\1');  // 20 000 empty optionals: 20 KB claiming 80 MB
+    EXPECT_FALSE(cachier::decode<sparse>(bytes).has_value());
+    // The same holds for every node-based container.
+    using sparse_list = std::list<std::optional<std::array<char, 4096>>>;
+    EXPECT_FALSE(cachier::decode<sparse_list>(bytes).has_value());
+    using sparse_map = std::multimap<std::tuple<>, std::optional<std::array<char, 4096>>>;
+    EXPECT_FALSE(cachier::decode<sparse_map>(bytes).has_value());
+    // A value that could not be read back is refused when encoded, so it is never stored.
+    EXPECT_THROW((void)cachier::encode(sparse(20'000)), cachier::serialization_error);
+    // Moderate values of the same shape still round-trip (within 64 x size + 64 KiB).
+    expect_round_trip(sparse(10));
+    // Numbers: a count is checked against the bytes that remain before anything is allocated.
+    EXPECT_FALSE(cachier::decode<std::vector<std::int64_t>>(cachier::encode(std::uint64_t{1000}) + std::string(1000, 'x')).has_value());
+}

@@ -2,11 +2,11 @@
 // Private: the archives behind cachier's encoding. Users never name these types directly.
 //
 // The format is cereal's archive model written in fixed little-endian byte order with 64-bit sizes,
-// so the same value gives the same bytes on every machine and compiler. The reader checks every
-// length against the bytes that remain, so hostile input can neither read out of bounds nor make it
-// allocate more than a small multiple of the input size.
+// so the same value gives the same bytes on every machine and compiler. The reader trusts nothing:
+// every length is checked against the bytes that remain, nesting is limited, and the memory the
+// standard containers take is charged against a budget proportional to the input (see
+// portable_containers.hpp). The writer checks the same limits, so that what is stored can be read.
 
-#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -14,10 +14,6 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
-#include <unordered_map>
-#include <unordered_set>
-#include <utility>
-#include <vector>
 
 #include <cereal/cereal.hpp>
 
@@ -28,11 +24,60 @@ namespace cachier::detail {
 static_assert(std::numeric_limits<float>::is_iec559 && std::numeric_limits<double>::is_iec559,
               "cachier needs IEEE 754 floating point");
 
+/// Values nested deeper than this (a container in a container, a member of a member, ...) are
+/// neither encoded nor decoded: decoding recurses once per level, and a hostile input must not
+/// be able to exhaust the stack.
+inline constexpr std::size_t max_nesting_depth = 256;
+/// Decoding n bytes may make the standard containers take at most
+/// allocation_factor * n + allocation_allowance bytes (besides strings and arrays of numbers,
+/// which never take more than n).
+inline constexpr std::size_t allocation_factor = 64;
+inline constexpr std::size_t allocation_allowance = 64 * 1024;
+
+/// The container memory that decoding `encoded_size` bytes may take.
+[[nodiscard]] constexpr std::size_t allocation_budget(std::size_t encoded_size) noexcept {
+    std::size_t budget = 0;
+    if (__builtin_mul_overflow(encoded_size, allocation_factor, &budget) ||
+        __builtin_add_overflow(budget, allocation_allowance, &budget))
+        return std::numeric_limits<std::size_t>::max();
+    return budget;
+}
+
+/// Nesting depth and container memory of one encoding or decoding.
+class archive_limits {
+public:
+    void enter() {
+        if (++depth_ > max_nesting_depth)
+            throw serialization_error("value nests deeper than " + std::to_string(max_nesting_depth) + " levels");
+    }
+    void leave() noexcept { --depth_; }
+
+    /// Adds `count` elements of `each` bytes; past `budget`, throws before anything is allocated.
+    void charge(std::size_t count, std::size_t each, std::size_t budget) {
+        std::size_t bytes = 0;
+        if (__builtin_mul_overflow(count, each, &bytes) || __builtin_add_overflow(charged_, bytes, &charged_) ||
+            charged_ > budget)
+            throw serialization_error("value would take more memory than its encoding allows (more than " +
+                                      std::to_string(allocation_factor) + " times its size plus " +
+                                      std::to_string(allocation_allowance / 1024) + " KiB)");
+    }
+    [[nodiscard]] std::size_t charged() const noexcept { return charged_; }
+
+private:
+    std::size_t depth_ = 0;
+    std::size_t charged_ = 0;
+};
+
 /// Appends values to a byte string.
 class portable_writer : public cereal::OutputArchive<portable_writer, cereal::AllowEmptyClassElision> {
 public:
-    explicit portable_writer(std::string& out)
-        : cereal::OutputArchive<portable_writer, cereal::AllowEmptyClassElision>(this), out_(out) {}
+    /// A writer for keys: no limits (keys are never decoded).
+    explicit portable_writer(std::string& out) : portable_writer(out, nullptr) {}
+
+    /// A writer that accounts depth and container memory in `limits` (null: none), shared with the
+    /// writers nested in it.
+    portable_writer(std::string& out, archive_limits* limits)
+        : cereal::OutputArchive<portable_writer, cereal::AllowEmptyClassElision>(this), out_(out), limits_(limits) {}
 
     /// Writes `size` bytes made of elements of `element_size` bytes, in little-endian order.
     void write_elements(const void* data, std::size_t size, std::size_t element_size) {
@@ -45,15 +90,26 @@ public:
         }
     }
 
+    [[nodiscard]] archive_limits* limits() const noexcept { return limits_; }
+
+    /// Accounts what a decoder will allocate for `count` elements of `each` bytes (checked at the end).
+    void charge(std::size_t count, std::size_t each) {
+        if (limits_ != nullptr) limits_->charge(count, each, std::numeric_limits<std::size_t>::max());
+    }
+
 private:
     std::string& out_;
+    archive_limits* limits_;
 };
 
-/// Reads values back from a byte string; throws serialization_error on anything malformed.
+/// Reads values back from a byte string; throws serialization_error on anything malformed or past
+/// the limits.
 class portable_reader : public cereal::InputArchive<portable_reader, cereal::AllowEmptyClassElision> {
 public:
     explicit portable_reader(std::string_view in)
-        : cereal::InputArchive<portable_reader, cereal::AllowEmptyClassElision>(this), in_(in) {}
+        : cereal::InputArchive<portable_reader, cereal::AllowEmptyClassElision>(this),
+          in_(in),
+          budget_(allocation_budget(in.size())) {}
 
     void read_elements(void* data, std::size_t size, std::size_t element_size) {
         if (size > in_.size() - pos_) throw serialization_error("encoded value is truncated");
@@ -69,10 +125,35 @@ public:
 
     [[nodiscard]] std::size_t remaining() const noexcept { return in_.size() - pos_; }
 
+    /// Charges `count` elements of `each` bytes before they are allocated.
+    void charge(std::size_t count, std::size_t each) { limits_.charge(count, each, budget_); }
+
+    [[nodiscard]] archive_limits& limits() noexcept { return limits_; }
+
 private:
     std::string_view in_;
     std::size_t pos_ = 0;
+    std::size_t budget_;
+    archive_limits limits_;
 };
+
+// Every value read or written counts one level of nesting while it is processed.
+template <class T>
+void prologue(portable_reader& ar, const T&) {
+    ar.limits().enter();
+}
+template <class T>
+void epilogue(portable_reader& ar, const T&) {
+    ar.limits().leave();
+}
+template <class T>
+void prologue(portable_writer& ar, const T&) {
+    if (ar.limits() != nullptr) ar.limits()->enter();
+}
+template <class T>
+void epilogue(portable_writer& ar, const T&) {
+    if (ar.limits() != nullptr) ar.limits()->leave();
+}
 
 // Arithmetic values: fixed width, little-endian. bool is one byte that must be 0 or 1.
 template <class T>
@@ -131,40 +212,6 @@ template <class T>
 void CEREAL_LOAD_FUNCTION_NAME(portable_reader& ar, cereal::BinaryData<T>& data) {
     using element = std::remove_cv_t<std::remove_pointer_t<T>>;
     ar.read_elements(data.data, static_cast<std::size_t>(data.size), sizeof(element));
-}
-
-// Unordered containers iterate in an order that depends on the standard library and on history,
-// so they are written as their elements' encodings in sorted order: equal containers, equal bytes.
-template <class Container>
-void save_sorted_elements(portable_writer& ar, const Container& container) {
-    std::vector<std::string> encoded;
-    encoded.reserve(container.size());
-    for (const auto& element : container) {
-        std::string bytes;
-        portable_writer element_writer(bytes);
-        element_writer(element);
-        encoded.push_back(std::move(bytes));
-    }
-    std::sort(encoded.begin(), encoded.end());
-    ar(cereal::make_size_tag(static_cast<cereal::size_type>(encoded.size())));
-    for (const auto& bytes : encoded) ar.write_elements(bytes.data(), bytes.size(), 1);
-}
-
-template <class K, class V, class H, class E, class A>
-void CEREAL_SAVE_FUNCTION_NAME(portable_writer& ar, const std::unordered_map<K, V, H, E, A>& map) {
-    save_sorted_elements(ar, map);
-}
-template <class K, class V, class H, class E, class A>
-void CEREAL_SAVE_FUNCTION_NAME(portable_writer& ar, const std::unordered_multimap<K, V, H, E, A>& map) {
-    save_sorted_elements(ar, map);
-}
-template <class K, class H, class E, class A>
-void CEREAL_SAVE_FUNCTION_NAME(portable_writer& ar, const std::unordered_set<K, H, E, A>& set) {
-    save_sorted_elements(ar, set);
-}
-template <class K, class H, class E, class A>
-void CEREAL_SAVE_FUNCTION_NAME(portable_writer& ar, const std::unordered_multiset<K, H, E, A>& set) {
-    save_sorted_elements(ar, set);
 }
 
 }  // namespace cachier::detail
