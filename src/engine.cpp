@@ -9,6 +9,7 @@
 #include "change_hub.hpp"
 #include "claim_keeper.hpp"
 #include "digest.hpp"
+#include "envelope.hpp"
 #include "function_state.hpp"
 #include "log.hpp"
 #include "thread_pool.hpp"
@@ -16,6 +17,8 @@
 namespace cachier::detail {
 
 using steady = std::chrono::steady_clock;
+
+static_assert(value_room == envelope::size, "the typed layer leaves room for the envelope");
 
 function_state::function_state(std::string name_, options own_)
     : name(std::move(name_)), key_prefix(detail::key_prefix(name)), own(std::move(own_)) {
@@ -74,6 +77,8 @@ struct call_context {
     const resolved_settings& settings;
     key_ref ref;
     bool verbose;
+    /// The entry's identity in its envelope; only used when the backend stores outside the process.
+    std::uint64_t identity = 0;
 
     [[nodiscard]] backend& store() const { return *settings.backend; }
     [[nodiscard]] const backend_capabilities& caps() const { return settings.backend->capabilities(); }
@@ -90,6 +95,31 @@ struct call_context {
     void backend_failed(const std::exception& e) const {
         count(counter::backend_errors);
         log(log_level::warning, fn.name + ": " + e.what());
+    }
+
+    [[nodiscard]] bool sealed() const { return caps().stores_outside_process; }
+
+    /// The value to store from a computed value: sealed in its envelope, or after the room for one.
+    [[nodiscard]] std::string_view stored_form(std::string& bytes) const {
+        if (!sealed()) return std::string_view(bytes).substr(value_room);
+        envelope::seal(bytes, identity);
+        return bytes;
+    }
+
+    /// The encoded value inside stored bytes, or empty (reported) when they fail the envelope.
+    [[nodiscard]] std::optional<std::string_view> opened(std::string_view stored) const {
+        if (!sealed()) return stored;
+        envelope::problem why{};
+        auto value = envelope::open(stored, identity, why);
+        if (!value) refused(envelope::describe(why));
+        return value;
+    }
+
+    void refused(std::string_view why) const {
+        count(counter::corrupt_entries);
+        const std::string shown = ref.key.size() == 64 ? std::string(ref.key) : std::string(sha256_hex(ref.key).view());
+        log(log_level::warning, fn.name + " [" + shown.substr(0, 12) + "]: stored entry refused, " + std::string(why) +
+                                    "; recomputing it");
     }
 
     void release(const claim_token* held) const {
@@ -126,7 +156,7 @@ struct call_context {
             not_kept = "not encodable";
         } else if (value.is_none && !settings.allow_none) {
             not_kept = "empty result and allow_none is off: not stored";
-        } else if (value.bytes->size() > settings.entry_size_limit) {
+        } else if (value.bytes->size() - value_room > settings.entry_size_limit) {
             count(counter::size_limit_rejections);
             not_kept = "result is over entry_size_limit: not stored";
         }
@@ -137,7 +167,7 @@ struct call_context {
         }
         try {
             store_request request;
-            request.value = *value.bytes;
+            request.value = stored_form(*value.bytes);
             request.release = held;
             store().store(ref, request);
             say("stored");
@@ -164,8 +194,9 @@ void schedule_refresh(const call_context& c, std::function<computed_value()> job
     }
     c.say("stale: returning the stored value and refreshing in the background");
     thread_pool::instance().submit([self = fn.shared_from_this(), settings = &c.settings, key = std::move(key),
+                                    c_identity = c.identity,
                                     job = std::move(job), held = std::move(held), verbose = c.verbose, max_age]() mutable {
-        const call_context bg{*self, *settings, key_ref{self->name, key}, verbose};
+        const call_context bg{*self, *settings, key_ref{self->name, key}, verbose, c_identity};
         struct unmark {
             function_state& fn;
             const std::string& key;
@@ -279,10 +310,10 @@ private:
         }
         bool usable = false;
         if (found.entry && !force_claim_) {
-            usable = site_.adopt(found.entry->value);
+            const auto value = c_.opened(found.entry->value);
+            usable = value && site_.adopt(*value);
+            if (value && !usable) c_.refused("its value cannot be decoded as the result type (did the type change?)");
             if (!usable) {
-                log(log_level::warning, c_.fn.name + ": stored value cannot be decoded (corrupt, or the type "
-                                                     "changed); recomputing it");
                 if (!found.claimed) {
                     force_claim_ = true;  // read_or_claim never claims over a fresh entry
                     return step::look;
@@ -412,7 +443,8 @@ void run_call(function_state& fn, const call_options& call, std::string_view key
         }
     }
     const entry_key key(fn, *settings.backend, key_bytes);
-    const call_context c{fn, settings, key.ref(), call.verbose || settings.verbose};
+    call_context c{fn, settings, key.ref(), call.verbose || settings.verbose};
+    if (c.sealed()) c.identity = envelope::identity(fn.name, c.ref.key);
     maybe_clean_up(c);
     if (call.overwrite_cache) {
         overwrite(c, site);
@@ -426,8 +458,10 @@ void run_call(function_state& fn, const call_options& call, std::string_view key
 void precache(function_state& fn, std::string_view key_bytes, std::string value_bytes) {
     const resolved_settings& settings = fn.settings();
     const entry_key key(fn, *settings.backend, key_bytes);
+    call_context c{fn, settings, key.ref(), false};
+    if (c.sealed()) c.identity = envelope::identity(fn.name, c.ref.key);
     store_request request;
-    request.value = value_bytes;
+    request.value = c.stored_form(value_bytes);
     settings.backend->store(key.ref(), request);
 }
 

@@ -43,6 +43,7 @@ metrics_snapshot metrics_recorder::snapshot() const noexcept {
     s.waits = get(counter::waits);
     s.wait_timeouts = get(counter::wait_timeouts);
     s.size_limit_rejections = get(counter::size_limit_rejections);
+    s.corrupt_entries = get(counter::corrupt_entries);
     s.backend_errors = get(counter::backend_errors);
     std::uint64_t total = 0;
     for (const auto& b : latency_buckets_) total += b.load(std::memory_order_relaxed);

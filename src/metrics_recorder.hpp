@@ -21,6 +21,7 @@ enum class counter : std::size_t {
     wait_timeouts,
     size_limit_rejections,
     backend_errors,
+    corrupt_entries,
     count_
 };
 

@@ -58,6 +58,10 @@ struct backend_capabilities {
     bool digest_keys = true;
     /// Whether other processes can reach the same storage.
     bool shared_between_processes = true;
+    /// Values leave this process's memory (files, servers), so the engine seals each one in an
+    /// integrity envelope (format version, checksum, the identity of its entry) and checks it on
+    /// every read. False only for storage inside this process (the memory backend).
+    bool stores_outside_process = true;
     /// How a dead owner's claim ends.
     claim_mechanism claims = claim_mechanism::lease;
     /// read_or_claim is one storage operation (one round trip), so the engine reads and claims

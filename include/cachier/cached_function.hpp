@@ -85,12 +85,21 @@ struct is_optional<std::optional<T>> : std::true_type {};
 /// The default key: the encoding of the keyed arguments.
 struct argument_key {};
 
+/// A value's encoding after value_room free bytes; throws serialization_error like encode().
+template <class R>
+std::string encode_value(const R& value) {
+    std::string bytes(value_room, '\0');
+    archive_limits limits;
+    encode_into(bytes, &limits, value);
+    return bytes;
+}
+
 template <class R>
 computed_value encode_result(const R& value) {
     computed_value out;
     if constexpr (is_optional<R>::value) out.is_none = !value.has_value();
     try {
-        out.bytes = encode(value);
+        out.bytes = encode_value(value);
     } catch (const std::exception& e) {
         out.encode_error = e.what();
     }
@@ -143,7 +152,7 @@ public:
     /// Stores `value` as the result for these arguments without calling the function.
     /// Throws serialization_error when the value cannot be encoded.
     void precache_value(const result_type& value, A... args) const {
-        detail::precache(*state_, key_bytes(args...), encode(value));
+        detail::precache(*state_, key_bytes(args...), detail::encode_value(value));
     }
 
     /// Removes every stored value of this function.

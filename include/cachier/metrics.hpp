@@ -20,6 +20,9 @@ struct metrics_snapshot {
     std::uint64_t wait_timeouts = 0;          ///< waits that passed wait_for_calc_timeout
     std::uint64_t size_limit_rejections = 0;  ///< values not stored because of entry_size_limit
     std::uint64_t backend_errors = 0;         ///< backend operations that failed
+    /// stored entries refused and recomputed: damaged, truncated, stored under another key or
+    /// function, written by another release, or not decodable as the result type
+    std::uint64_t corrupt_entries = 0;
     std::uint64_t latency_samples = 0;        ///< calls whose latency was sampled
     std::chrono::nanoseconds latency_p50{0};  ///< median latency of the sampled calls
     std::chrono::nanoseconds latency_p99{0};  ///< 99th percentile latency of the sampled calls

@@ -14,9 +14,14 @@
 
 namespace cachier::detail {
 
+/// Bytes the typed layer leaves free at the front of every encoded value, for the engine's
+/// integrity envelope (filled in place, so a stored value is never copied).
+inline constexpr std::size_t value_room = 20;
+
 /// What one computation produced: the encoded value, or nothing when it could not be encoded.
 struct computed_value {
-    std::optional<std::string> bytes;  ///< empty: the value cannot be encoded (reported, not stored)
+    /// value_room free bytes, then the encoding; empty: the value cannot be encoded (reported, not stored)
+    std::optional<std::string> bytes;
     bool is_none = false;              ///< the function returned an empty std::optional
     std::string encode_error;          ///< why `bytes` is empty
 };
@@ -43,6 +48,7 @@ class function_state;
 
 std::shared_ptr<function_state> make_function_state(std::string name, options opts);
 void run_call(function_state& state, const call_options& call, std::string_view key_bytes, call_site& site);
+/// Stores `value_bytes` (value_room free bytes, then the encoding) as the value of a key.
 void precache(function_state& state, std::string_view key_bytes, std::string value_bytes);
 void clear_cache(function_state& state);
 void clear_being_calculated(function_state& state);

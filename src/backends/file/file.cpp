@@ -373,7 +373,7 @@ private:
             !read_exact(fd.get(), tail.data(), tail.size(),
                         static_cast<off_t>(format::header_size + fields->value_length)))
             return corrupt(path, "truncated");
-        if (!format::intact(head, entry.value, tail)) return corrupt(path, "checksum mismatch");
+        if (!format::intact(head, tail)) return corrupt(path, "header checksum mismatch");
         entry.age = now - fields->stored_at;
         return entry;
     }

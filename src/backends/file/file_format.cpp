@@ -8,7 +8,7 @@
 namespace cachier::detail::file_format {
 namespace {
 
-constexpr char magic[8] = {'C', 'A', 'C', 'H', 'I', 'E', 'R', 2};
+constexpr char magic[8] = {'C', 'A', 'C', 'H', 'I', 'E', 'R', 3};
 
 void put_u64(char* out, std::uint64_t v) {
     for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
@@ -29,12 +29,8 @@ time_point from_ns(std::uint64_t ns) {
         std::chrono::nanoseconds(static_cast<std::int64_t>(ns))));
 }
 
-std::uint64_t checksum(const header& head, std::string_view value) {
-    XXH3_state_t state;
-    XXH3_64bits_reset(&state);
-    XXH3_64bits_update(&state, head.data() + sizeof(magic), header_size - sizeof(magic));
-    XXH3_64bits_update(&state, value.data(), value.size());
-    return XXH3_64bits_digest(&state);
+std::uint64_t checksum(const header& head) {
+    return XXH3_64bits(head.data() + sizeof(magic), header_size - sizeof(magic));
 }
 
 }  // namespace
@@ -45,7 +41,7 @@ void frame(std::string_view value, time_point stored_at, std::optional<time_poin
     put_u64(head.data() + 8, to_ns(stored_at));
     put_u64(head.data() + 16, expires_at ? std::max<std::uint64_t>(1, to_ns(*expires_at)) : 0);
     put_u64(head.data() + 24, value.size());
-    put_u64(tail.data(), checksum(head, value));
+    put_u64(tail.data(), checksum(head));
 }
 
 std::optional<header_fields> parse(const header& head, header_problem& problem) {
@@ -65,8 +61,6 @@ std::optional<header_fields> parse(const header& head, header_problem& problem) 
     return fields;
 }
 
-bool intact(const header& head, std::string_view value, const trailer& tail) {
-    return get_u64(tail.data()) == checksum(head, value);
-}
+bool intact(const header& head, const trailer& tail) { return get_u64(tail.data()) == checksum(head); }
 
 }  // namespace cachier::detail::file_format

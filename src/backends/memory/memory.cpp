@@ -127,6 +127,7 @@ backend_capabilities memory_capabilities() {
     backend_capabilities caps;
     caps.digest_keys = false;  // keys never leave the process: the encoded arguments, not a digest
     caps.shared_between_processes = false;
+    caps.stores_outside_process = false;  // values stay in this process: no envelope to check
     caps.claims = claim_mechanism::lock;  // owners live in this process and always release
     caps.store_releases_claim = true;
     caps.pushes_changes = true;  // every change is made in this process

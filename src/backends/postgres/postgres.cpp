@@ -380,7 +380,7 @@ private:
         const std::string claim_code = "(CASE WHEN claim_owner IS NULL THEN 0 WHEN claim_expires < " + now +
                                        " THEN 2 ELSE 1 END)::int8";
         // Raw columns, judged by read_row against the server's time (fewer expressions on a hit).
-        const std::string row_columns = "t.value, t.stored_at, t.expires_at, t.claim_owner IS NOT NULL, "
+        const std::string row_columns = "t.envelope, t.stored_at, t.expires_at, t.claim_owner IS NOT NULL, "
                                         "t.claim_expires, now()";
         auto notify_on = [](const std::string& channel_param, char kind, const std::string& key) {
             return "pg_notify(" + channel_param + ", '" + std::string(1, kind) + "'" + key + ")";
@@ -395,11 +395,11 @@ private:
             "SELECT " + row_columns + ", (CASE WHEN t.stored_at IS NULL OR t.stored_at < $6::timestamptz OR "
             "t.expires_at <= $7::timestamptz THEN " + claim_function + "($1, $2, $3, $4::int8, $5::int8) ELSE 0 END)::int8 "
             "FROM (SELECT 1) AS one LEFT JOIN " + t + " AS t ON t.function = $1 AND t.key = $2",
-            // store: $3 value, $4 claim to release, $5 age in us, $6 expiry in us (or NULL), $7 channel
-            "WITH up AS (INSERT INTO " + t + " AS c (function, key, value, stored_at, expires_at) VALUES ($1, $2, $3, " +
+            // store: $3 envelope (the stored bytes), $4 claim to release, $5 age in us, $6 expiry in us (or NULL), $7 channel
+            "WITH up AS (INSERT INTO " + t + " AS c (function, key, envelope, stored_at, expires_at) VALUES ($1, $2, $3, " +
                 now + " - $5::int8 * interval '1 microsecond', " + now +
                 " + $6::int8 * interval '1 microsecond') ON CONFLICT (function, key) DO UPDATE SET "
-                "value = EXCLUDED.value, stored_at = EXCLUDED.stored_at, expires_at = EXCLUDED.expires_at, "
+                "envelope = EXCLUDED.envelope, stored_at = EXCLUDED.stored_at, expires_at = EXCLUDED.expires_at, "
                 "claim_owner = CASE WHEN c.claim_owner = $4 THEN NULL ELSE c.claim_owner END, "
                 "claim_expires = CASE WHEN c.claim_owner = $4 THEN NULL ELSE c.claim_expires END RETURNING 1) "
                 "SELECT " + notify_on("$7", change_payload::stored, " || $2") + " FROM up",
@@ -409,43 +409,46 @@ private:
                 "c.claim_expires < " + now + " OR c.claim_owner = EXCLUDED.claim_owner RETURNING 1",
             "UPDATE " + t + " SET claim_expires = " + lease + where + " AND claim_owner = $3",
             // release: a row holding only the claim goes; otherwise the claim is cleared
-            "WITH d AS (DELETE FROM " + t + where + " AND claim_owner = $3 AND value IS NULL RETURNING 1), "
+            "WITH d AS (DELETE FROM " + t + where + " AND claim_owner = $3 AND envelope IS NULL RETURNING 1), "
             "u AS (UPDATE " + t + " SET claim_owner = NULL, claim_expires = NULL" + where +
-                " AND claim_owner = $3 AND value IS NOT NULL RETURNING 1) "
+                " AND claim_owner = $3 AND envelope IS NOT NULL RETURNING 1) "
                 "SELECT " + notify_on("$4", change_payload::claim_released, " || $2") +
                 " FROM (SELECT 1 FROM d UNION ALL SELECT 1 FROM u) AS r",
             // remove one value; a live claim on it stays
-            "WITH d AS (DELETE FROM " + t + where + " AND claim_owner IS NULL AND value IS NOT NULL RETURNING 1), "
-            "u AS (UPDATE " + t + " SET value = NULL, stored_at = NULL, expires_at = NULL" + where +
-                " AND claim_owner IS NOT NULL AND value IS NOT NULL RETURNING 1) "
+            "WITH d AS (DELETE FROM " + t + where + " AND claim_owner IS NULL AND envelope IS NOT NULL RETURNING 1), "
+            "u AS (UPDATE " + t + " SET envelope = NULL, stored_at = NULL, expires_at = NULL" + where +
+                " AND claim_owner IS NOT NULL AND envelope IS NOT NULL RETURNING 1) "
                 "SELECT " + notify_on("$3", change_payload::removed, " || $2") +
                 " FROM (SELECT 1 FROM d UNION ALL SELECT 1 FROM u) AS r",
             "WITH d AS (DELETE FROM " + t + " WHERE function = $1 AND claim_owner IS NULL), u AS (UPDATE " + t +
-                " SET value = NULL, stored_at = NULL, expires_at = NULL WHERE function = $1 AND claim_owner IS NOT NULL) "
+                " SET envelope = NULL, stored_at = NULL, expires_at = NULL WHERE function = $1 AND claim_owner IS NOT NULL) "
                 "SELECT " + notify_on("$2", change_payload::cleared, "") + "",
-            "WITH d AS (DELETE FROM " + t + " WHERE function = $1 AND value IS NULL), u AS (UPDATE " + t +
+            "WITH d AS (DELETE FROM " + t + " WHERE function = $1 AND envelope IS NULL), u AS (UPDATE " + t +
                 " SET claim_owner = NULL, claim_expires = NULL WHERE function = $1 AND claim_owner IS NOT NULL AND "
-                "value IS NOT NULL) SELECT " + notify_on("$2", change_payload::claim_released, "") + "",
+                "envelope IS NOT NULL) SELECT " + notify_on("$2", change_payload::claim_released, "") + "",
             "WITH d AS (DELETE FROM " + t + " WHERE function = $1 AND claim_owner IS NULL AND (stored_at < " + now +
                 " - $2::int8 * interval '1 microsecond' OR expires_at <= " + now + ") RETURNING 1), u AS (UPDATE " + t +
-                " SET value = NULL, stored_at = NULL, expires_at = NULL WHERE function = $1 AND claim_owner IS NOT NULL "
-                "AND value IS NOT NULL AND (stored_at < " + now + " - $2::int8 * interval '1 microsecond' OR "
+                " SET envelope = NULL, stored_at = NULL, expires_at = NULL WHERE function = $1 AND claim_owner IS NOT NULL "
+                "AND envelope IS NOT NULL AND (stored_at < " + now + " - $2::int8 * interval '1 microsecond' OR "
                 "expires_at <= " + now + ") RETURNING 1), n AS (SELECT (SELECT count(*) FROM d) + "
                 "(SELECT count(*) FROM u) AS removed) "
                 "SELECT n.removed::int8, (SELECT " + notify_on("$3", change_payload::removed, "") +
                 " WHERE n.removed > 0) IS NULL FROM n",
-            "SELECT count(*)::int8 FROM " + t + " WHERE function = $1 AND value IS NOT NULL AND " + unexpired,
-            "SELECT function, count(*)::int8, sum(length(value))::int8, max(" + age_us + ")::int8, min(" + age_us +
-                ")::int8 FROM " + t + " WHERE value IS NOT NULL AND " + unexpired + " GROUP BY function",
-            "SELECT key, (CASE WHEN value IS NOT NULL AND " + unexpired + " THEN 1 ELSE 0 END)::int8, coalesce(length(value), 0)::int8, "
+            "SELECT count(*)::int8 FROM " + t + " WHERE function = $1 AND envelope IS NOT NULL AND " + unexpired,
+            "SELECT function, count(*)::int8, sum(length(envelope))::int8, max(" + age_us + ")::int8, min(" + age_us +
+                ")::int8 FROM " + t + " WHERE envelope IS NOT NULL AND " + unexpired + " GROUP BY function",
+            "SELECT key, (CASE WHEN envelope IS NOT NULL AND " + unexpired + " THEN 1 ELSE 0 END)::int8, coalesce(length(envelope), 0)::int8, "
             "coalesce(" + age_us + ", 0), " + claim_code + " FROM " + t +
                 " WHERE function = $1 AND key > $2 ORDER BY key LIMIT " + std::to_string(listing_page),
         };
     }
 
     /// The SQL function that claims one entry of `table` when it is missing or stale (a name of
-    /// at most 63 characters whatever the table's).
+    /// at most 63 characters whatever the table's), and the one of schema version 1.
     static std::string claim_function_for(const std::string& table) {
+        return "cachier_claim_v2_" + std::string(sha256_hex(table).view().substr(0, 16));
+    }
+    static std::string version_1_claim_function(const std::string& table) {
         return "cachier_claim_" + std::string(sha256_hex(table).view().substr(0, 16));
     }
 
@@ -518,6 +521,10 @@ private:
         return c;
     }
 
+    // Schema version 2 (this release): function names as bytea (any bytes), the stored bytes in
+    // "envelope". A version 1 table (function text, values without envelope) is dropped and made
+    // again: its values would be recomputed anyway, and version 1 processes still running fail on
+    // the renamed column (and compute without the cache) instead of reading this release's values.
     void ensure_schema(pg_connection& c) {
         const std::string& t = settings_.table;
         c.execute("BEGIN");
@@ -525,30 +532,37 @@ private:
             c.execute("SELECT pg_advisory_xact_lock(7406823155)");
             c.execute(std::string("CREATE TABLE IF NOT EXISTS ") + versions_table +
                       " (table_name text PRIMARY KEY, version integer NOT NULL)");
+            result r = c.execute(std::string("SELECT version, to_regclass('") + t + "') IS NOT NULL FROM " +
+                                 versions_table + " RIGHT JOIN (SELECT 1) AS one ON table_name = '" + t + "'");
+            const int version = PQgetisnull(r.get(), 0, 0) != 0 ? 0 : std::atoi(PQgetvalue(r.get(), 0, 0));
+            const bool table_exists = *PQgetvalue(r.get(), 0, 1) == 't';
+            if (version > schema_version)
+                throw backend_error(settings_.description + ": table " + t + " has schema version " +
+                                    std::to_string(version) + ", made by a newer cachier");
+            if (version == 0 && table_exists)
+                throw backend_error(settings_.description + ": table " + t +
+                                    " exists but was not made by cachier; choose another table name");
+            if (version == 1) {
+                c.execute("DROP TABLE IF EXISTS " + t);
+                c.execute("DROP FUNCTION IF EXISTS " + version_1_claim_function(t) + "(text, text, text, int8, int8)");
+            }
             c.execute("CREATE TABLE IF NOT EXISTS " + t +
-                      " (function text NOT NULL, key text NOT NULL, value bytea, stored_at timestamptz, "
+                      " (function bytea NOT NULL, key text NOT NULL, envelope bytea, stored_at timestamptz, "
                       "claim_owner text, claim_expires timestamptz, expires_at timestamptz, PRIMARY KEY (function, key))");
-            // Tables made before per-entry expiry gain the column (no rewrite: it is nullable).
-            c.execute("ALTER TABLE " + t + " ADD COLUMN IF NOT EXISTS expires_at timestamptz");
             // The claim of read_or_claim: 1 when the token holds the claim afterwards. PL/pgSQL, so
             // that each session plans its INSERT once (a SQL function would plan it at every call).
             c.execute("CREATE OR REPLACE FUNCTION " + claim_function_ +
-                      "(f text, k text, owner text, lease_ms int8, max_age_us int8) RETURNS int8 "
+                      "(f bytea, k text, owner text, lease_ms int8, max_age_us int8) RETURNS int8 "
                       "LANGUAGE plpgsql VOLATILE AS $$ DECLARE n int8; BEGIN "
                       "INSERT INTO " + t + " AS c (function, key, claim_owner, claim_expires) "
                       "VALUES (f, k, owner, clock_timestamp() + lease_ms * interval '1 millisecond') "
                       "ON CONFLICT (function, key) DO UPDATE SET claim_owner = EXCLUDED.claim_owner, "
                       "claim_expires = EXCLUDED.claim_expires WHERE (c.claim_owner IS NULL OR "
                       "c.claim_expires < clock_timestamp() OR c.claim_owner = EXCLUDED.claim_owner) AND "
-                      "(c.value IS NULL OR c.expires_at <= clock_timestamp() OR c.stored_at < clock_timestamp() - "
+                      "(c.envelope IS NULL OR c.expires_at <= clock_timestamp() OR c.stored_at < clock_timestamp() - "
                       "max_age_us * interval '1 microsecond'); GET DIAGNOSTICS n = ROW_COUNT; RETURN n; END $$");
             c.execute(std::string("INSERT INTO ") + versions_table + " VALUES ('" + t + "', " +
-                      std::to_string(schema_version) + ") ON CONFLICT DO NOTHING");
-            result r = c.execute(std::string("SELECT version FROM ") + versions_table + " WHERE table_name = '" + t + "'");
-            const int version = PQntuples(r.get()) == 1 ? std::atoi(PQgetvalue(r.get(), 0, 0)) : 0;
-            if (version > schema_version)
-                throw backend_error(settings_.description + ": table " + t + " has schema version " +
-                                    std::to_string(version) + ", made by a newer cachier");
+                      std::to_string(schema_version) + ") ON CONFLICT (table_name) DO UPDATE SET version = EXCLUDED.version");
             c.execute("COMMIT");
         } catch (...) {
             try {

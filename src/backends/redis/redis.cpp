@@ -56,12 +56,17 @@ backend_capabilities redis_capabilities() {
     return caps;
 }
 
-/// Record layout: "v" + 16 decimal digits of the server microsecond it was stored + the value.
+/// Record layout: "e" + 16 decimal digits of the server microsecond it was stored + the value (the
+/// engine's envelope and the encoded value). Earlier releases wrote "v" records, whose values have
+/// no envelope: they are read as such (the engine refuses them and recomputes once), and the
+/// earlier release, which does not know "e", never reads this one's.
 constexpr std::size_t record_head = 17;
+
+bool is_record_tag(char c) { return c == 'e' || c == 'v'; }
 
 /// The stored-at stamp of a record's head, or empty when the bytes are not a record.
 std::optional<std::int64_t> record_stamp(std::string_view bytes) {
-    if (bytes.size() < record_head || bytes.front() != 'v') return std::nullopt;
+    if (bytes.size() < record_head || !is_record_tag(bytes.front())) return std::nullopt;
     std::int64_t stamp = 0;
     const auto [end, ec] = std::from_chars(bytes.data() + 1, bytes.data() + record_head, stamp);
     if (ec != std::errc() || end != bytes.data() + record_head) return std::nullopt;
@@ -193,7 +198,7 @@ protected:
         for_each_batch(function, [&](const std::vector<std::string>& keys) {
             std::vector<std::vector<std::string_view>> commands;
             for (const auto& k : keys) commands.push_back({"GETRANGE", k, "0", "0"});
-            for (const auto& r : pool_->acquire()->pipeline(commands)) count += text_of(r.get()) == "v" ? 1 : 0;
+            for (const auto& r : pool_->acquire()->pipeline(commands)) count += text_of(r.get()).size() == 1 && is_record_tag(text_of(r.get()).front()) ? 1 : 0;
             return true;
         });
         return count;

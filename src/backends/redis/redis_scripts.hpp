@@ -2,10 +2,11 @@
 // The Lua scripts that make the Redis backend's multi-step operations atomic.
 //
 // Layout: each entry is one string key E = {prefix}:{function}:{digest} holding either a record,
-// "v" + 16 decimal digits (stored at, server microseconds) + the value, or a claim marker "c" + token
+// "e" + 16 decimal digits (stored at, server microseconds) + the value, or a claim marker "c" + token
 // with a PX lease (a claim on a missing entry: a hit is one plain SET NX GET, and a dead owner's
 // claim disappears with its lease). A claim on an existing (stale) entry lives in C = E + ":c",
 // the token with a PX lease. Times come from the server's TIME, so machines with skewed clocks agree.
+// Records of earlier releases ("v" + stamp + a value without envelope) are removed like records.
 
 namespace cachier::detail::redis::scripts {
 
@@ -45,7 +46,7 @@ return 1
 inline constexpr const char* store = R"lua(
 local now = redis.call('TIME')
 local us = tonumber(now[1]) * 1000000 + tonumber(now[2]) - tonumber(ARGV[2])
-local record = 'v' .. string.format('%016d', us) .. ARGV[1]
+local record = 'e' .. string.format('%016d', us) .. ARGV[1]
 if ARGV[3] ~= '0' then redis.call('SET', KEYS[1], record, 'PX', ARGV[3]) else redis.call('SET', KEYS[1], record) end
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) == ARGV[4] then redis.call('DEL', KEYS[2]) end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
@@ -64,7 +65,7 @@ return released
 // KEYS: E. ARGV: channel, payload. Removes a record (a claim marker stays).
 inline constexpr const char* remove = R"lua(
 local v = redis.call('GET', KEYS[1])
-if not v or string.sub(v, 1, 1) ~= 'v' then return 0 end
+if not v or string.sub(v, 1, 1) == 'c' then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 1
@@ -74,7 +75,8 @@ return 1
 inline constexpr const char* clear = R"lua(
 local removed = 0
 for _, k in ipairs(KEYS) do
-  if redis.call('GETRANGE', k, 0, 0) == 'v' then redis.call('UNLINK', k) removed = removed + 1 end
+  local tag = redis.call('GETRANGE', k, 0, 0)
+  if tag == 'e' or tag == 'v' then redis.call('UNLINK', k) removed = removed + 1 end
 end
 return removed
 )lua";
@@ -95,7 +97,8 @@ local us = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local removed = 0
 for _, k in ipairs(KEYS) do
   local head = redis.call('GETRANGE', k, 0, 16)
-  if string.sub(head, 1, 1) == 'v' and us - tonumber(string.sub(head, 2, 17)) > tonumber(ARGV[1]) then
+  local tag = string.sub(head, 1, 1)
+  if (tag == 'e' or tag == 'v') and us - tonumber(string.sub(head, 2, 17)) > tonumber(ARGV[1]) then
     redis.call('UNLINK', k)
     removed = removed + 1
   end

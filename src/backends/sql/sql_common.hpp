@@ -10,7 +10,7 @@
 namespace cachier::detail::sql {
 
 /// The schema this release writes; a table with a higher version was made by a newer cachier.
-inline constexpr int schema_version = 1;
+inline constexpr int schema_version = 2;
 
 /// The table that records each cache table's schema version.
 inline constexpr const char* versions_table = "cachier_schema_versions";

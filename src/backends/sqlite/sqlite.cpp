@@ -126,32 +126,33 @@ private:
     }
 
     // Safe when many processes start at once: BEGIN IMMEDIATE serializes them on the database lock.
+    // Schema version 2 (this release): function names as BLOB (any bytes), the stored bytes in
+    // "envelope". A version 1 table is dropped and made again (its values, without envelope, would
+    // be recomputed anyway); version 1 processes still running fail on the renamed column instead of
+    // reading this release's values.
     void ensure_schema(const std::string& table) {
         execute("BEGIN IMMEDIATE");
         try {
             execute((std::string("CREATE TABLE IF NOT EXISTS ") + versions_table +
                      " (table_name TEXT PRIMARY KEY, version INTEGER NOT NULL)")
                         .c_str());
-            execute(("CREATE TABLE IF NOT EXISTS " + table +
-                     " (function TEXT NOT NULL, key TEXT NOT NULL, value BLOB, stored_at INTEGER, "
-                     "claim_owner TEXT, claim_expires INTEGER, expires_at INTEGER, PRIMARY KEY (function, key)) "
-                     "WITHOUT ROWID")
-                        .c_str());
-            if (!has_column(table, "expires_at"))  // a table made before per-entry expiry
-                execute(("ALTER TABLE " + table + " ADD COLUMN expires_at INTEGER").c_str());
-            execute((std::string("INSERT INTO ") + versions_table + " VALUES ('" + table + "', " +
-                     std::to_string(schema_version) + ") ON CONFLICT DO NOTHING")
-                        .c_str());
-            const std::string select = std::string("SELECT version FROM ") + versions_table + " WHERE table_name = ?";
-            sqlite3_stmt* s = nullptr;
-            check(sqlite3_prepare_v2(db_, select.c_str(), -1, &s, nullptr), "prepare");
-            const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> finalize(s, sqlite3_finalize);
-            bind_text(s, 1, table);
-            const std::int64_t version = step(s) ? sqlite3_column_int64(s, 0) : 0;
+            const std::int64_t version = recorded_version(table);
             if (version > schema_version)
                 throw backend_error(where_ + ": table " + table + " has schema version " + std::to_string(version) +
                                     ", made by a newer cachier (this one knows version " +
                                     std::to_string(schema_version) + ")");
+            if (version == 0 && table_exists(table))
+                throw backend_error(where_ + ": table " + table +
+                                    " exists but was not made by cachier; choose another table name");
+            if (version == 1) execute(("DROP TABLE IF EXISTS " + table).c_str());
+            execute(("CREATE TABLE IF NOT EXISTS " + table +
+                     " (function BLOB NOT NULL, key TEXT NOT NULL, envelope BLOB, stored_at INTEGER, "
+                     "claim_owner TEXT, claim_expires INTEGER, expires_at INTEGER, PRIMARY KEY (function, key)) "
+                     "WITHOUT ROWID")
+                        .c_str());
+            execute((std::string("INSERT INTO ") + versions_table + " VALUES ('" + table + "', " +
+                     std::to_string(schema_version) + ") ON CONFLICT (table_name) DO UPDATE SET version = excluded.version")
+                        .c_str());
             execute("COMMIT");
         } catch (...) {
             sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -159,14 +160,23 @@ private:
         }
     }
 
-    bool has_column(const std::string& table, const char* column) {
+    /// The schema version recorded for `table`; 0 when none is.
+    std::int64_t recorded_version(const std::string& table) {
+        return query_int(std::string("SELECT version FROM ") + versions_table + " WHERE table_name = ?1", table);
+    }
+
+    bool table_exists(const std::string& table) {
+        return query_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+                         table) > 0;
+    }
+
+    /// The first column of the first row of `sql` run with one text parameter; 0 without a row.
+    std::int64_t query_int(const std::string& sql, std::string_view parameter) {
         sqlite3_stmt* s = nullptr;
-        check(sqlite3_prepare_v2(db_, ("SELECT 1 FROM pragma_table_info('" + table + "') WHERE name = ?1").c_str(), -1,
-                                 &s, nullptr),
-              "prepare");
+        check(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), "prepare");
         const std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> finalize(s, sqlite3_finalize);
-        bind_text(s, 1, column);
-        return step(s);
+        bind_text(s, 1, parameter);
+        return step(s) ? sqlite3_column_int64(s, 0) : 0;
     }
 
     void close() noexcept {
@@ -301,7 +311,7 @@ protected:
         auto c = pool_.acquire();
         for (const std::string* sql : {&sql_.remove_unclaimed, &sql_.remove_claimed}) {
             sqlite3_stmt* s = c->statement(*sql);
-            c->bind_text(s, 1, function);
+            c->bind_blob(s, 1, function);
             c->bind_int(s, 2, now - micros(max_age));
             c->bind_int(s, 3, now);
             c->step(s);
@@ -313,7 +323,7 @@ protected:
     std::uint64_t do_entry_count(std::string_view function) override {
         auto c = pool_.acquire();
         sqlite3_stmt* s = c->statement(sql_.count);
-        c->bind_text(s, 1, function);
+        c->bind_blob(s, 1, function);
         c->bind_int(s, 2, now_us());
         const std::uint64_t n = c->step(s) ? static_cast<std::uint64_t>(sqlite3_column_int64(s, 0)) : 0;
         sqlite3_reset(s);
@@ -351,7 +361,7 @@ protected:
                 auto c = pool_.acquire();
                 sqlite3_stmt* s = c->statement(sql_.entries);
                 const std::int64_t now = now_us();
-                c->bind_text(s, 1, function);
+                c->bind_blob(s, 1, function);
                 c->bind_text(s, 2, after);
                 c->bind_int(s, 3, now);
                 while (c->step(s)) {
@@ -385,14 +395,14 @@ private:
         const std::string where = " WHERE function = ?1 AND key = ?2";
         const std::string live = " AND (expires_at IS NULL OR expires_at > ?3)";
         return {
-            "SELECT value, stored_at, expires_at, claim_owner, claim_expires FROM " + t + where,
+            "SELECT envelope, stored_at, expires_at, claim_owner, claim_expires FROM " + t + where,
             "INSERT INTO " + t + " (function, key, claim_owner, claim_expires) VALUES (?1, ?2, ?3, ?4) "
             "ON CONFLICT (function, key) DO UPDATE SET claim_owner = excluded.claim_owner, "
             "claim_expires = excluded.claim_expires "
             "WHERE (claim_owner IS NULL OR claim_expires < ?5 OR claim_owner = excluded.claim_owner) "
-            "AND (value IS NULL OR stored_at < ?6 OR expires_at <= ?5)",
-            "INSERT INTO " + t + " (function, key, value, stored_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?6) "
-            "ON CONFLICT (function, key) DO UPDATE SET value = excluded.value, stored_at = excluded.stored_at, "
+            "AND (envelope IS NULL OR stored_at < ?6 OR expires_at <= ?5)",
+            "INSERT INTO " + t + " (function, key, envelope, stored_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?6) "
+            "ON CONFLICT (function, key) DO UPDATE SET envelope = excluded.envelope, stored_at = excluded.stored_at, "
             "expires_at = excluded.expires_at, "
             "claim_owner = CASE WHEN claim_owner = ?5 THEN NULL ELSE claim_owner END, "
             "claim_expires = CASE WHEN claim_owner = ?5 THEN NULL ELSE claim_expires END",
@@ -402,20 +412,20 @@ private:
             "WHERE claim_owner IS NULL OR claim_expires < ?5 OR claim_owner = excluded.claim_owner",
             "UPDATE " + t + " SET claim_expires = ?4" + where + " AND claim_owner = ?3",
             "UPDATE " + t + " SET claim_owner = NULL, claim_expires = NULL" + where + " AND claim_owner = ?3",
-            "UPDATE " + t + " SET value = NULL, stored_at = NULL, expires_at = NULL" + where + " AND value IS NOT NULL",
-            "DELETE FROM " + t + where + " AND value IS NULL AND claim_owner IS NULL",
-            "DELETE FROM " + t + " WHERE function = ?1 AND value IS NULL AND claim_owner IS NULL",
+            "UPDATE " + t + " SET envelope = NULL, stored_at = NULL, expires_at = NULL" + where + " AND envelope IS NOT NULL",
+            "DELETE FROM " + t + where + " AND envelope IS NULL AND claim_owner IS NULL",
+            "DELETE FROM " + t + " WHERE function = ?1 AND envelope IS NULL AND claim_owner IS NULL",
             "DELETE FROM " + t + " WHERE function = ?1 AND claim_owner IS NULL",
-            "UPDATE " + t + " SET value = NULL, stored_at = NULL, expires_at = NULL WHERE function = ?1",
+            "UPDATE " + t + " SET envelope = NULL, stored_at = NULL, expires_at = NULL WHERE function = ?1",
             "UPDATE " + t + " SET claim_owner = NULL, claim_expires = NULL WHERE function = ?1",
             "DELETE FROM " + t + " WHERE function = ?1 AND claim_owner IS NULL AND (stored_at < ?2 OR expires_at <= ?3)",
-            "UPDATE " + t + " SET value = NULL, stored_at = NULL, expires_at = NULL WHERE function = ?1 AND "
-            "value IS NOT NULL AND (stored_at < ?2 OR expires_at <= ?3)",
-            "SELECT count(*) FROM " + t + " WHERE function = ?1 AND value IS NOT NULL AND "
+            "UPDATE " + t + " SET envelope = NULL, stored_at = NULL, expires_at = NULL WHERE function = ?1 AND "
+            "envelope IS NOT NULL AND (stored_at < ?2 OR expires_at <= ?3)",
+            "SELECT count(*) FROM " + t + " WHERE function = ?1 AND envelope IS NOT NULL AND "
             "(expires_at IS NULL OR expires_at > ?2)",
-            "SELECT function, count(*), sum(length(value)), min(stored_at), max(stored_at) FROM " + t +
-                " WHERE value IS NOT NULL AND (expires_at IS NULL OR expires_at > ?1) GROUP BY function",
-            "SELECT key, value IS NOT NULL" + live + ", coalesce(length(value), 0), stored_at, claim_owner, "
+            "SELECT function, count(*), sum(length(envelope)), min(stored_at), max(stored_at) FROM " + t +
+                " WHERE envelope IS NOT NULL AND (expires_at IS NULL OR expires_at > ?1) GROUP BY function",
+            "SELECT key, envelope IS NOT NULL" + live + ", coalesce(length(envelope), 0), stored_at, claim_owner, "
             "claim_expires FROM " + t + " WHERE function = ?1 AND key > ?2 ORDER BY key LIMIT " +
                 std::to_string(listing_page),
         };
@@ -424,7 +434,7 @@ private:
     /// `sql` prepared on `c`, with the entry's function and key bound to ?1 and ?2.
     static sqlite3_stmt* entry_statement(sqlite_connection& c, const std::string& sql, const key_ref& ref) {
         sqlite3_stmt* s = c.statement(sql);
-        c.bind_text(s, 1, ref.function);
+        c.bind_blob(s, 1, ref.function);
         c.bind_text(s, 2, ref.key);
         return s;
     }
@@ -447,9 +457,10 @@ private:
         return out;
     }
 
+    /// A text or blob column's bytes as they are (a function name may hold any byte).
     static std::string column_text(sqlite3_stmt* s, int column) {
-        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, column));
-        return std::string(text == nullptr ? "" : text, static_cast<std::size_t>(sqlite3_column_bytes(s, column)));
+        const auto* bytes = static_cast<const char*>(sqlite3_column_blob(s, column));
+        return std::string(bytes == nullptr ? "" : bytes, static_cast<std::size_t>(sqlite3_column_bytes(s, column)));
     }
 
     static void run_on(sqlite_connection& c, const std::string& sql, const key_ref& ref) {
@@ -460,7 +471,7 @@ private:
     void run_for_function(const std::string& sql, std::string_view function) {
         auto c = pool_.acquire();
         sqlite3_stmt* s = c->statement(sql);
-        c->bind_text(s, 1, function);
+        c->bind_blob(s, 1, function);
         c->step(s);
     }
 
