@@ -116,7 +116,9 @@ struct claim_request {
 
 /// A value to store.
 struct store_request {
-    std::string_view value;  ///< the encoded value
+    /// The bytes to keep: for a backend that stores outside the process, the engine's integrity
+    /// envelope followed by the encoded value; kept and returned exactly as given.
+    std::string_view value;
     /// How old the value already is: a copy between backends keeps its age. Zero for a new value.
     std::chrono::nanoseconds age{0};
     /// The entry disappears this long after the store (per-entry expiry); empty: never.
