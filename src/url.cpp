@@ -1,5 +1,6 @@
 #include "url.hpp"
 
+#include <cctype>
 #include <charconv>
 
 #include <cachier/errors.hpp>
@@ -34,19 +35,64 @@ std::string percent_decode(std::string_view text, const std::string& part) {
 }
 
 std::string redact_url(std::string_view url) {
-    const auto scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos) return std::string(url);
-    const auto authority_start = scheme_end + 3;
-    const auto authority_end = std::min(url.find_first_of("/?#", authority_start), url.size());
-    const auto authority = url.substr(authority_start, authority_end - authority_start);
-    const auto at = authority.rfind('@');
+    // Whatever the URL looks like, everything that could be user or password goes: from the start
+    // of the authority (or of the text, when there is no "://" before it) to the last '@'.
+    const auto at = url.rfind('@');
     if (at == std::string_view::npos) return std::string(url);
-    const auto colon = authority.substr(0, at).find(':');
-    if (colon == std::string_view::npos) return std::string(url);
-    std::string out(url.substr(0, authority_start + colon + 1));
-    out += "***";
-    out += url.substr(authority_start + at);
+    const auto scheme_end = url.find("://");
+    const std::size_t start = scheme_end == std::string_view::npos || scheme_end > at ? 0 : scheme_end + 3;
+    return std::string(url.substr(0, start)) + "***" + std::string(url.substr(at));
+}
+
+std::string percent_encode(std::string_view text) {
+    static constexpr char digits[] = "0123456789ABCDEF";
+    std::string out;
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (std::isalnum(byte) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
+            out.push_back(c);
+        } else {
+            out.push_back('%');
+            out.push_back(digits[byte >> 4]);
+            out.push_back(digits[byte & 15]);
+        }
+    }
     return out;
+}
+
+std::string with_encoded_userinfo(std::string_view url, const parsed_url& parsed) {
+    const auto scheme_end = url.find("://");
+    const auto at = url.rfind('@');
+    if (scheme_end == std::string_view::npos || at == std::string_view::npos || at < scheme_end + 3)
+        return std::string(url);
+    std::string out(url.substr(0, scheme_end + 3));
+    out.append(percent_encode(parsed.user));
+    if (parsed.password) out.append(1, ':').append(percent_encode(*parsed.password));
+    out.append(url.data() + at, url.size() - at);
+    return out;
+}
+
+std::string scrub_secrets(std::string message, const parsed_url& url) {
+    auto hide = [&message](const std::string& secret) {
+        if (secret.size() < 3) return;  // shorter ones cannot be told from the message's own words
+        for (auto at = message.find(secret); at != std::string::npos; at = message.find(secret, at + 3))
+            message.replace(at, secret.size(), "***");
+    };
+    if (url.password) hide(*url.password);
+    hide(url.user);
+    for (const auto& [name, value] : url.query)
+        if (name == "password" || name == "user") hide(value);  // libpq takes them in the query too
+    const std::string_view raw = url.raw;
+    if (const auto scheme_end = raw.find("://"), at = raw.rfind('@');
+        scheme_end != std::string_view::npos && at != std::string_view::npos && at > scheme_end + 3)
+    {  // the userinfo as written, and its parts
+        const std::string written(raw.substr(scheme_end + 3, at - scheme_end - 3));
+        hide(written);
+        const auto colon = written.find(':');
+        hide(written.substr(0, colon));
+        if (colon != std::string::npos) hide(written.substr(colon + 1));
+    }
+    return message;
 }
 
 parsed_url parse_url(std::string_view url) {
@@ -57,6 +103,14 @@ parsed_url parse_url(std::string_view url) {
         throw url_error("scheme", "expected scheme://..., got \"" + redact_url(url) + "\"");
     out.scheme = std::string(url.substr(0, scheme_end));
     std::string_view rest = url.substr(scheme_end + 3);
+
+    // An '@' after the authority means a user name or password holding '/', '?' or '#' unescaped:
+    // the URL cannot be split reliably, and no part of it may be quoted (it may be the password).
+    const auto authority_length = rest.find_first_of("/?#");
+    if (authority_length != 0 && authority_length != std::string_view::npos &&
+        rest.find('@', authority_length) != std::string_view::npos)
+        throw url_error("user", "the URL holds an '@' after its host; in a user name or password, write / ? # @ "
+                                "and % as %2F %3F %23 %40 and %25 (the URL is not shown: it may hold a password)");
 
     if (const auto hash = rest.find('#'); hash != std::string_view::npos)
         throw url_error("fragment", "a backend URL takes no #fragment");

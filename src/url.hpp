@@ -28,8 +28,20 @@ struct parsed_url {
 /// ":memory:" (SQLite's in-memory database) is a host of that name.
 [[nodiscard]] parsed_url parse_url(std::string_view url);
 
-/// The URL with its password replaced by "***", for messages.
+/// The URL with everything that could be its user name or password replaced by "***", for
+/// messages; safe on malformed URLs too.
 [[nodiscard]] std::string redact_url(std::string_view url);
+
+/// `text` with every byte but letters, digits and - . _ ~ written as %XX.
+[[nodiscard]] std::string percent_encode(std::string_view text);
+
+/// `url` with its user name and password (as `parsed` split them: up to the last '@') written
+/// percent-encoded, so that a client library that splits at the first '@' agrees.
+[[nodiscard]] std::string with_encoded_userinfo(std::string_view url, const parsed_url& parsed);
+
+/// `message` (from a client library, say) with the URL's user name and password, decoded or as
+/// written, replaced by "***" (those of 3 characters or more: shorter ones would hide words).
+[[nodiscard]] std::string scrub_secrets(std::string message, const parsed_url& url);
 
 /// Decodes %XX escapes; throws url_error(part) on a malformed escape.
 [[nodiscard]] std::string percent_decode(std::string_view text, const std::string& part);

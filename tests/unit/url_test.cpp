@@ -1,11 +1,14 @@
 // backend_from_url: the URLs this build understands and clear, typed errors for the rest.
 
 #include <cstdlib>
+#include <mutex>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include <cachier/cachier.hpp>
 
+#include "../../src/url.hpp"
 #include "../support/test_support.hpp"
 
 namespace {
@@ -76,4 +79,66 @@ TEST(BackendUrl, DefaultDirectoryFollowsXdgCacheHome) {
     ::unsetenv("XDG_CACHE_HOME");
     EXPECT_EQ(cachier::default_cache_dir().filename(), ".cachier");
     if (old) ::setenv("XDG_CACHE_HOME", saved.c_str(), 1);
+}
+
+namespace {
+
+/// Every message a URL produces: the error making its backend, or the errors and log lines of a
+/// first call through it (its server is absent: port 1 refuses at once).
+std::vector<std::string> messages_of(const std::string& url) {
+    std::vector<std::string> out;
+    std::mutex mutex;
+    cachier::set_log_callback([&](cachier::log_level, std::string_view m) {
+        const std::lock_guard lock(mutex);
+        out.emplace_back(m);
+    });
+    try {
+        cachier::options o;
+        o.backend = cachier::backend_from_url(url);
+        auto f = cachier::cachier("url.secrets", [](int x) { return x; }, o);
+        (void)f(1);
+    } catch (const std::exception& e) {
+        out.emplace_back(e.what());
+    }
+    cachier::wait_for_background_work();
+    cachier::reset_log_callback();
+    return out;
+}
+
+}  // namespace
+
+TEST(BackendUrl, NoMessageShowsAnyPartOfTheUserInfoWhateverTheUrlLooksLike) {
+    // Distinctive pieces before and after each awkward character, so that any leak is found.
+    const std::vector<std::string> passwords = {"Qz9/xK7", "Qz9?xK7", "Qz9#xK7", "Qz9@xK7", "Qz9%xK7", "Qz9%2FxK7",
+                                                "Qz9:xK7", "Qz9 xK7", "Qz9/?#@xK7"};
+    const std::vector<std::string> shapes = {
+        "SCHEME://usrW5:PASS@127.0.0.1:1/0",   "SCHEME://usrW5:PASS@127.0.0.1:1",  "SCHEME://:PASS@127.0.0.1:1/db",
+        "SCHEME://usrW5:PASS@127.0.0.1:99999/x", "SCHEME://usrW5:PASS@/x?y=1",       "SCHEME://usrW5:PASS@h:1/x?bad",
+        "SCHEME:/usrW5:PASS@127.0.0.1:1",       "SCHEME//usrW5:PASS@127.0.0.1",     "usrW5:PASS@127.0.0.1",
+    };
+    const std::vector<std::string> schemes = {"redis", "rediss", "postgresql", "postgres", "sqlite", "file",
+                                              "memory", "mongodb", "s3", "ftp"};
+    int checked = 0;
+    for (const auto& scheme : schemes) {
+        for (const auto& shape : shapes) {
+            for (const auto& password : passwords) {
+                std::string url = shape;
+                if (const auto at = url.find("SCHEME"); at != std::string::npos) url.replace(at, 6, scheme);
+                url.replace(url.find("PASS"), 4, password);
+                for (const auto& m : messages_of(url)) {
+                    ++checked;
+                    for (const char* piece : {"Qz9", "xK7", "usrW5"})
+                        EXPECT_EQ(m.find(piece), std::string::npos) << "URL " << url << " gave: " << m;
+                }
+            }
+        }
+    }
+    EXPECT_GT(checked, 500);
+}
+
+TEST(BackendUrl, ClientLibraryMessagesAreScrubbedOfUserAndPassword) {
+    const auto u = cachier::detail::parse_url("postgresql://alice-x:s3cr%2Ft@127.0.0.1:5432/db?password=other-pw");
+    const std::string scrubbed = cachier::detail::scrub_secrets(
+        "FATAL: password authentication failed for user \"alice-x\" (s3cr/t, s3cr%2Ft, other-pw)", u);
+    EXPECT_EQ(scrubbed, "FATAL: password authentication failed for user \"***\" (***, ***, ***)");
 }

@@ -36,7 +36,8 @@ using result = std::unique_ptr<PGresult, result_deleter>;
 /// What the PostgreSQL backend needs from sql_options.
 struct postgres_settings {
     std::string conninfo;     // the URL for libpq
-    std::string description;  // postgresql://user@host:port/db, never with the password
+    std::string description;  // postgresql://host:port/db (***@ for a user), never with user or password
+    parsed_url url;           // what error messages from libpq are scrubbed of
     std::string table;
     std::size_t pool_size;
     std::chrono::nanoseconds pool_wait;
@@ -45,7 +46,7 @@ struct postgres_settings {
 postgres_settings settings_from(const sql_options& o) {
     postgres_settings s;
     const parsed_url u = parse_url(o.url);  // checks the general shape and names the wrong part
-    s.conninfo = o.url;
+    s.conninfo = with_encoded_userinfo(o.url, u);
     bool has_connect_timeout = false;
     for (const auto& item : u.query) has_connect_timeout = has_connect_timeout || item.first == "connect_timeout";
     if (!has_connect_timeout) {
@@ -63,10 +64,11 @@ postgres_settings settings_from(const sql_options& o) {
     }
     PQconninfoFree(parsed);
     s.description = "postgresql://";
-    if (!u.user.empty()) s.description.append(u.user).append("@");
+    if (!u.user.empty() || u.password) s.description.append("***@");
     s.description.append(u.host.empty() ? "localhost" : u.host);
     if (u.port) s.description.append(":").append(std::to_string(*u.port));
     s.description.append(u.path);
+    s.url = u;
     s.table = o.table;
     s.pool_size = o.pool.size;
     s.pool_wait = o.pool.wait_timeout.value_or(std::chrono::seconds(5)).get();
@@ -119,7 +121,8 @@ public:
         conn_ = PQconnectdb(settings.conninfo.c_str());
         if (conn_ == nullptr) throw backend_error("cannot allocate a connection to " + where_);
         if (PQstatus(conn_) != CONNECTION_OK) {
-            const std::string why = trimmed(PQerrorMessage(conn_));
+            // libpq names the user ("password authentication failed for user ..."): never repeated.
+            const std::string why = scrub_secrets(trimmed(PQerrorMessage(conn_)), settings.url);
             PQfinish(conn_);
             conn_ = nullptr;
             throw backend_error("cannot connect to " + where_ + ": " + why);

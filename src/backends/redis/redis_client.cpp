@@ -51,7 +51,7 @@ timeval to_timeval(std::chrono::nanoseconds d) {
 std::string describe(const redis_options& o) {
     if (!o.unix_socket.empty()) return "redis+unix://" + o.unix_socket + "?db=" + std::to_string(o.db);
     std::string out = "redis://";
-    if (!o.user.empty()) out += o.user + "@";
+    if (!o.user.empty() || !o.password.empty()) out += "***@";  // never the user name or password
     return out + o.host + ":" + std::to_string(o.port) + "/" + std::to_string(o.db);
 }
 
