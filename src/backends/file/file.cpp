@@ -1,6 +1,8 @@
 // The file backend (the default): one directory per function, one file per entry written through a
 // temporary file and rename, and claims held as exclusive flock() locks on "<key>.lock" files, which
-// the kernel releases the moment their owner dies.
+// the kernel releases the moment their owner dies. Everything inside the cache directory is reached
+// through directory descriptors (file_system.hpp): no link is followed, no FIFO blocks a call, and
+// only directories of this user's, that nobody else can write to, are used.
 
 #include <atomic>
 #include <cerrno>
@@ -12,7 +14,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -28,33 +29,17 @@
 #include "../../log.hpp"
 #include "../../settings.hpp"
 #include "file_format.hpp"
+#include "file_system.hpp"
 
 namespace cachier {
 namespace {
 
 namespace format = detail::file_format;
-
-[[noreturn]] void fail(const std::string& what, const std::string& path, int error) {
-    char buffer[256];
-    // GNU strerror_r: thread-safe, returns the message (in buffer or a static string).
-    throw backend_error(what + " " + path + ": " + ::strerror_r(error, buffer, sizeof(buffer)));
-}
-
-/// Closes a descriptor when it goes out of scope.
-class fd_guard {
-public:
-    explicit fd_guard(int fd) noexcept : fd_(fd) {}
-    ~fd_guard() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    fd_guard(const fd_guard&) = delete;
-    fd_guard& operator=(const fd_guard&) = delete;
-    [[nodiscard]] int get() const noexcept { return fd_; }
-    int release() noexcept { return std::exchange(fd_, -1); }
-
-private:
-    int fd_;
-};
+using detail::file_system::fail;
+using detail::file_system::fd_guard;
+using detail::file_system::inside_flags;
+using detail::file_system::read_exact;
+using detail::file_system::same_file;
 
 bool is_entry_name(std::string_view name) {
     if (name.size() != 64) return false;
@@ -80,41 +65,6 @@ std::string function_dir_name(std::string_view function) {
     return readable + "-" + std::string(detail::sha256_hex(function).view().substr(0, 16));
 }
 
-/// Writes all of `parts` to `fd`, continuing after partial writes.
-bool write_all(int fd, iovec* parts, int count) {
-    while (count > 0) {
-        const ssize_t written = ::writev(fd, parts, count);
-        if (written < 0) {
-            if (errno == EINTR) continue;
-            return false;
-        }
-        auto left = static_cast<std::size_t>(written);
-        while (count > 0 && left >= parts->iov_len) {
-            left -= parts->iov_len;
-            ++parts;
-            --count;
-        }
-        if (count > 0) {
-            parts->iov_base = static_cast<char*>(parts->iov_base) + left;
-            parts->iov_len -= left;
-        }
-    }
-    return true;
-}
-
-/// Reads exactly `size` bytes at `offset`; false on a short file.
-bool read_exact(int fd, char* out, std::size_t size, off_t offset) {
-    while (size > 0) {
-        const ssize_t got = ::pread(fd, out, size, offset);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) return false;
-        out += got;
-        size -= static_cast<std::size_t>(got);
-        offset += got;
-    }
-    return true;
-}
-
 struct string_hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
@@ -134,6 +84,13 @@ backend_capabilities file_capabilities() {
 
 /// The file in a function's directory that records the function's name, for listings.
 constexpr const char* name_file = ".function";
+/// The longest function name a listing reads back.
+constexpr std::size_t longest_name = 1 << 20;
+
+/// How often a process looks for temporary files of dead writers in a directory it stores into
+/// (and always at its first store there), and how old such a file must be.
+constexpr auto sweep_interval = std::chrono::minutes(10);
+constexpr auto dead_writer_age = std::chrono::seconds(5);
 
 class file_store final : public backend {
 public:
@@ -142,28 +99,35 @@ public:
 
     ~file_store() override {
         for (auto& [token, held] : held_) ::close(held.fd);
+        for (auto& [name, dir] : dirs_) ::close(dir.fd);
+        for (int fd : retired_) ::close(fd);
+        if (root_fd_ >= 0) ::close(root_fd_);
     }
 
 protected:
     read_result do_read(const key_ref& ref, std::chrono::nanoseconds max_age) override {
-        const std::string dir = function_dir(ref.function);
         read_result out;
-        out.entry = read_entry(dir + "/" + std::string(ref.key));
-        if (!out.fresh(max_age)) out.claim = claim_of(dir + "/" + std::string(ref.key) + ".lock");
+        const dir_ref dir = function_dir(ref.function, false);
+        if (dir.fd < 0) return out;
+        const std::string key(ref.key);
+        out.entry = read_entry(dir, key);
+        if (!out.fresh(max_age)) out.claim = claim_of(dir.fd, key + ".lock");
         return out;
     }
 
     // The claim is a lock taken after the read; a value stored in between is found by reading again.
     read_result do_read_or_claim(const key_ref& ref, const claim_request& request) override {
-        const std::string path = function_dir(ref.function) + "/" + std::string(ref.key);
         read_result out;
-        out.entry = read_entry(path);
+        const std::string key(ref.key);
+        dir_ref dir = function_dir(ref.function, false);
+        if (dir.fd >= 0) out.entry = read_entry(dir, key);
         if (out.fresh(request.max_age)) return out;
         if (!do_try_claim(ref, request.token, request.lease)) {
             out.claim = claim_state::live;
             return out;
         }
-        out.entry = read_entry(path);
+        dir = function_dir(ref.function, true);
+        out.entry = read_entry(dir, key);
         if (out.fresh(request.max_age)) {
             do_release_claim(ref, request.token);
             return out;
@@ -173,10 +137,7 @@ protected:
     }
 
     void do_store(const key_ref& ref, const store_request& request) override {
-        const std::string dir = ensure_function_dir(ref.function);
-        const std::string path = dir + "/" + std::string(ref.key);
-        const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." +
-                                 std::to_string(temp_counter_.fetch_add(1, std::memory_order_relaxed));
+        const std::string key(ref.key);
         const auto now = std::chrono::system_clock::now();
         std::optional<format::time_point> expires;
         if (request.expires_after)
@@ -185,35 +146,18 @@ protected:
         format::trailer tail{};
         format::frame(request.value, now - std::chrono::duration_cast<std::chrono::system_clock::duration>(request.age),
                       expires, head, tail);
-        write_file(temp, {{head.data(), head.size()},
-                          {const_cast<char*>(request.value.data()), request.value.size()},
-                          {tail.data(), tail.size()}});
-        if (::rename(temp.c_str(), path.c_str()) != 0) {
-            const int error = errno;
-            ::unlink(temp.c_str());
-            fail("cannot rename into", path, error);
-        }
-        if (durable_) sync_directory(dir);
+        with_function_dir(ref.function, [&](const dir_ref& dir) {
+            write_and_rename(dir, key,
+                             {{head.data(), head.size()},
+                              {const_cast<char*>(request.value.data()), request.value.size()},
+                              {tail.data(), tail.size()}});
+        });
     }
 
     bool do_try_claim(const key_ref& ref, const claim_token& token, std::chrono::milliseconds) override {
-        const std::string path = ensure_function_dir(ref.function) + "/" + std::string(ref.key) + ".lock";
-        // The lock file may be unlinked by its releasing owner between our open and our flock;
-        // then we hold a lock on a file nobody else sees, so check that the path still names it.
-        for (int attempt = 0; attempt < 16; ++attempt) {
-            fd_guard fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-            if (fd.get() < 0) fail("cannot create", path, errno);
-            if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-                if (errno == EWOULDBLOCK) return false;
-                fail("cannot lock", path, errno);
-            }
-            if (same_file(fd.get(), path)) {
-                const std::lock_guard lock(held_mutex_);
-                held_[token] = held_lock{fd.release(), path};
-                return true;
-            }
-        }
-        return false;
+        bool claimed = false;
+        with_function_dir(ref.function, [&](const dir_ref& dir) { claimed = lock_claim(dir, std::string(ref.key) + ".lock", token); });
+        return claimed;
     }
 
     void do_release_claim(const key_ref&, const claim_token& token) override {
@@ -226,27 +170,29 @@ protected:
             held_.erase(it);
         }
         // Unlink only our own file: clear_being_calculated may have replaced it with another's.
-        if (same_file(held.fd, held.path)) ::unlink(held.path.c_str());
+        if (same_file(held.fd, held.dir, held.name)) ::unlinkat(held.dir, held.name.c_str(), 0);
         ::close(held.fd);
     }
 
     bool do_remove(const key_ref& ref) override {
-        const std::string path = function_dir(ref.function) + "/" + std::string(ref.key);
-        if (::unlink(path.c_str()) == 0) return true;
+        const dir_ref dir = function_dir(ref.function, false);
+        if (dir.fd < 0) return false;
+        const std::string key(ref.key);
+        if (::unlinkat(dir.fd, key.c_str(), 0) == 0) return true;
         if (errno == ENOENT || errno == ENOTDIR) return false;
-        fail("cannot remove", path, errno);
+        fail("cannot remove", dir.shown(key), errno);
     }
 
     void do_clear(std::string_view function) override {
-        for_each_file(function, [](const std::string& dir, std::string_view name) {
-            if (is_entry_name(name)) ::unlink((dir + "/" + std::string(name)).c_str());
+        for_each_file(function, [](int dir, std::string_view name) {
+            if (is_entry_name(name)) ::unlinkat(dir, std::string(name).c_str(), 0);
             return true;
         });
     }
 
     void do_clear_claims(std::string_view function) override {
-        for_each_file(function, [](const std::string& dir, std::string_view name) {
-            if (ends_with(name, ".lock")) ::unlink((dir + "/" + std::string(name)).c_str());
+        for_each_file(function, [](int dir, std::string_view name) {
+            if (ends_with(name, ".lock")) ::unlinkat(dir, std::string(name).c_str(), 0);
             return true;
         });
     }
@@ -254,39 +200,33 @@ protected:
     std::size_t do_remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) override {
         const auto now = std::chrono::system_clock::now();
         std::size_t removed = 0;
-        for_each_file(function, [&](const std::string& dir, std::string_view name) {
-            const std::string path = dir + "/" + std::string(name);
-            if (is_entry_name(name)) {
-                const auto fields = read_header(path);
-                if (fields && (now - fields->stored_at > max_age || expired(*fields, now)) && ::unlink(path.c_str()) == 0)
-                    ++removed;
-            } else if (name.find(".tmp.") != std::string_view::npos) {
-                // A temporary file an hour old belongs to a writer that died.
-                struct stat st {};
-                if (::stat(path.c_str(), &st) == 0 &&
-                    now - std::chrono::system_clock::from_time_t(st.st_mtime) > std::chrono::hours(1))
-                    ::unlink(path.c_str());
-            }
+        const dir_ref dir = function_dir(function, false);
+        if (dir.fd < 0) return 0;
+        detail::file_system::sweep_dead_writers(dir.fd, dir.path, dead_writer_age);
+        for_each_file(function, [&](int fd, std::string_view name) {
+            if (!is_entry_name(name)) return true;
+            const std::string file(name);
+            const auto fields = read_header(fd, file);
+            if (fields && (now - fields->stored_at > max_age || expired(*fields, now)) &&
+                ::unlinkat(fd, file.c_str(), 0) == 0)
+                ++removed;
             return true;
         });
         return removed;
     }
 
     void do_list_functions(const visitor<function_info>& visit) override {
-        DIR* handle = ::opendir(root_.c_str());
-        if (handle == nullptr) {
-            if (errno == ENOENT) return;
-            fail("cannot list", root_.string(), errno);
-        }
-        const std::unique_ptr<DIR, int (*)(DIR*)> closer(handle, ::closedir);
-        while (const dirent* item = ::readdir(handle)) {
-            const std::string_view dir_name(item->d_name);
-            if (dir_name == "." || dir_name == "..") continue;
-            const auto name = recorded_name((root_ / item->d_name).string());
-            if (!name) continue;
+        const int root = root_fd(false);
+        if (root < 0) return;
+        std::vector<std::string> names;
+        detail::file_system::for_each_name(root, root_.string(), [&](std::string_view dir_name) {
+            if (auto name = recorded_name(root, std::string(dir_name))) names.push_back(std::move(*name));
+            return true;
+        });
+        for (const auto& name : names) {
             function_info info;
-            info.name = *name;
-            list_files(*name, [&](const entry_info& e) {
+            info.name = name;
+            list_files(name, [&](const entry_info& e) {
                 if (!e.has_value) return true;
                 ++info.entries;
                 info.bytes += e.size;
@@ -307,17 +247,25 @@ protected:
     }
 
 private:
-    struct held_lock {
+    /// A function's directory as an open descriptor, and its path for messages.
+    struct dir_ref {
         int fd = -1;
         std::string path;
+        [[nodiscard]] std::string shown(std::string_view name) const { return path + "/" + std::string(name); }
     };
 
-    static bool same_file(int fd, const std::string& path) {
-        struct stat by_fd {};
-        struct stat by_path {};
-        return ::fstat(fd, &by_fd) == 0 && ::stat(path.c_str(), &by_path) == 0 && by_fd.st_dev == by_path.st_dev &&
-               by_fd.st_ino == by_path.st_ino;
-    }
+    struct held_lock {
+        int fd = -1;
+        int dir = -1;
+        std::string name;
+    };
+
+    struct known_dir {
+        int fd = -1;
+        std::string path;
+        bool prepared = false;  // its name recorded and dead writers swept, by this process
+        std::chrono::steady_clock::time_point swept;
+    };
 
     static bool expired(const format::header_fields& fields, format::time_point now) {
         return fields.expires_at && *fields.expires_at <= now;
@@ -328,17 +276,31 @@ private:
         return std::nullopt;
     }
 
-    /// The state of the claim whose lock file is `path`: live while someone holds the lock.
-    static claim_state claim_of(const std::string& path) {
-        const fd_guard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    /// The state of the claim whose lock file is `name` in `dir`: live while someone holds the lock.
+    static claim_state claim_of(int dir, const std::string& name) {
+        const fd_guard fd(::openat(dir, name.c_str(), O_RDONLY | inside_flags));
         if (fd.get() < 0) return claim_state::none;
         if (::flock(fd.get(), LOCK_SH | LOCK_NB) != 0) return claim_state::live;
         return claim_state::expired;  // a lock file nobody holds: its owner died before removing it
     }
 
+    /// Opens a regular file of ours inside a cache directory; -1 (errno set, EINVAL for anything
+    /// else: a link, a FIFO, a directory, a file of another user) when there is none.
+    static int open_entry(int dir, const std::string& name, struct stat& st) {
+        fd_guard fd(::openat(dir, name.c_str(), O_RDONLY | inside_flags));
+        if (fd.get() < 0) return -1;
+        if (::fstat(fd.get(), &st) != 0) return -1;
+        if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
+            errno = EINVAL;
+            return -1;
+        }
+        return fd.release();
+    }
+
     /// The header of an entry file, or empty when it cannot be read.
-    static std::optional<format::header_fields> read_header(const std::string& path) {
-        const fd_guard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    static std::optional<format::header_fields> read_header(int dir, const std::string& name) {
+        struct stat st {};
+        const fd_guard fd(open_entry(dir, name, st));
         format::header head{};
         format::header_problem problem{};
         if (fd.get() < 0 || !read_exact(fd.get(), head.data(), head.size(), 0)) return std::nullopt;
@@ -346,173 +308,241 @@ private:
     }
 
     /// One entry's value and age; empty when absent, expired, of another format version, or corrupt.
-    static std::optional<stored_entry> read_entry(const std::string& path) {
-        const fd_guard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    static std::optional<stored_entry> read_entry(const dir_ref& dir, const std::string& key) {
+        struct stat st {};
+        const fd_guard fd(open_entry(dir.fd, key, st));
         if (fd.get() < 0) {
             if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
-            fail("cannot open", path, errno);
+            if (errno == ELOOP || errno == EINVAL)
+                return corrupt(dir.shown(key), "not a regular file of this user's");
+            fail("cannot open", dir.shown(key), errno);
         }
-        struct stat st {};
-        if (::fstat(fd.get(), &st) != 0) fail("cannot stat", path, errno);
         const auto size = static_cast<std::uint64_t>(st.st_size);
-
         format::header head{};
         if (size < format::header_size + format::trailer_size || !read_exact(fd.get(), head.data(), head.size(), 0))
-            return corrupt(path, "too short");
+            return corrupt(dir.shown(key), "too short");
         format::header_problem problem{};
         const auto fields = format::parse(head, problem);
         if (problem == format::header_problem::other_version) return std::nullopt;  // rewritten by the next store
         if (!fields || fields->value_length != size - format::header_size - format::trailer_size)
-            return corrupt(path, "bad header or truncated");
+            return corrupt(dir.shown(key), "bad header or truncated");
+        format::trailer tail{};
+        if (!read_exact(fd.get(), tail.data(), tail.size(), static_cast<off_t>(format::header_size + fields->value_length)))
+            return corrupt(dir.shown(key), "truncated");
+        if (!format::intact(head, tail)) return corrupt(dir.shown(key), "header checksum mismatch");
         const auto now = std::chrono::system_clock::now();
         if (expired(*fields, now)) return std::nullopt;
         stored_entry entry;
         entry.value.resize(fields->value_length);
-        format::trailer tail{};
-        if (!read_exact(fd.get(), entry.value.data(), entry.value.size(), format::header_size) ||
-            !read_exact(fd.get(), tail.data(), tail.size(),
-                        static_cast<off_t>(format::header_size + fields->value_length)))
-            return corrupt(path, "truncated");
-        if (!format::intact(head, tail)) return corrupt(path, "header checksum mismatch");
+        if (!read_exact(fd.get(), entry.value.data(), entry.value.size(), format::header_size))
+            return corrupt(dir.shown(key), "truncated");
         entry.age = now - fields->stored_at;
         return entry;
+    }
+
+    /// Takes the claim whose lock file is `name`; false when another holds it.
+    bool lock_claim(const dir_ref& dir, const std::string& name, const claim_token& token) {
+        // The lock file may be unlinked by its releasing owner between our open and our flock;
+        // then we hold a lock on a file nobody else sees, so check that the name still means it.
+        for (int attempt = 0; attempt < 16; ++attempt) {
+            fd_guard fd(::openat(dir.fd, name.c_str(), O_RDWR | O_CREAT | inside_flags, 0600));
+            struct stat st {};
+            if (fd.get() < 0 && errno != ELOOP) fail("cannot create", dir.shown(name), errno);
+            if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+                // Something planted where the lock file goes (a link, a FIFO): remove it, not follow it.
+                if (::unlinkat(dir.fd, name.c_str(), 0) != 0 && errno != ENOENT)
+                    fail("cannot remove what is not a lock file at", dir.shown(name), errno);
+                continue;
+            }
+            if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+                if (errno == EWOULDBLOCK) return false;
+                fail("cannot lock", dir.shown(name), errno);
+            }
+            if (same_file(fd.get(), dir.fd, name)) {
+                const std::lock_guard lock(held_mutex_);
+                held_[token] = held_lock{fd.release(), dir.fd, name};
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// Writes `parts` to a new temporary file beside `name`, locked while it is written (so that
+    /// sweeps leave it alone), and renames it to `name`.
+    void write_and_rename(const dir_ref& dir, const std::string& name, std::initializer_list<iovec> parts) {
+        const std::string temp = name + ".tmp." + std::to_string(::getpid()) + "." +
+                                 std::to_string(temp_counter_.fetch_add(1, std::memory_order_relaxed));
+        fd_guard fd(::openat(dir.fd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+        if (fd.get() < 0) fail("cannot create", dir.shown(temp), errno);
+        ::flock(fd.get(), LOCK_EX | LOCK_NB);  // a fresh file: nobody else can hold it
+        std::vector<iovec> pieces(parts);
+        const bool written = detail::file_system::write_all(fd.get(), pieces.data(), static_cast<int>(pieces.size())) &&
+                             (!durable_ || ::fsync(fd.get()) == 0);
+        const int error = errno;
+        if (!written || ::renameat(dir.fd, temp.c_str(), dir.fd, name.c_str()) != 0) {
+            const int why = written ? errno : error;
+            ::unlinkat(dir.fd, temp.c_str(), 0);
+            fail(written ? "cannot rename into" : "cannot write", dir.shown(written ? name : temp), why);
+        }
+        if (durable_ && ::fsync(dir.fd) != 0) fail("cannot sync directory", dir.path, errno);
     }
 
     /// Lists one function's entries from its directory: entry files with their claims, and claims
     /// of keys that have no entry yet.
     void list_files(std::string_view function, const visitor<entry_info>& visit) {
         const auto now = std::chrono::system_clock::now();
-        for_each_file(function, [&](const std::string& dir, std::string_view name) {
+        for_each_file(function, [&](int dir, std::string_view name) {
             entry_info e;
             if (is_entry_name(name)) {
-                const auto fields = read_header(dir + "/" + std::string(name));
+                const std::string file(name);
+                const auto fields = read_header(dir, file);
                 if (!fields || expired(*fields, now)) return true;
                 e.key = name;
                 e.has_value = true;
                 e.size = fields->value_length;
                 e.age = now - fields->stored_at;
-                e.claim = claim_of(dir + "/" + std::string(name) + ".lock");
+                e.claim = claim_of(dir, file + ".lock");
                 return visit(e);
             }
             if (!ends_with(name, ".lock")) return true;
             e.key = name.substr(0, name.size() - 5);
             struct stat st {};
-            if (!is_entry_name(e.key) || ::stat((dir + "/" + e.key).c_str(), &st) == 0) return true;  // listed with its entry
-            e.claim = claim_of(dir + "/" + std::string(name));
+            if (!is_entry_name(e.key) || ::fstatat(dir, e.key.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+                return true;  // listed with its entry
+            e.claim = claim_of(dir, std::string(name));
             return e.claim == claim_state::none || visit(e);
         });
     }
 
-    /// The function name recorded in a function's directory, if it is one.
-    static std::optional<std::string> recorded_name(const std::string& dir) {
-        const fd_guard fd(::open((dir + "/" + name_file).c_str(), O_RDONLY | O_CLOEXEC));
-        if (fd.get() < 0) return std::nullopt;
-        std::string name;
-        char buffer[4096];
-        for (;;) {
-            const ssize_t got = ::read(fd.get(), buffer, sizeof(buffer));
-            if (got < 0 && errno == EINTR) continue;
-            if (got <= 0) break;
-            name.append(buffer, static_cast<std::size_t>(got));
+    /// The function name recorded in the directory `dir_name` of the cache directory, if it is one
+    /// of ours.
+    std::optional<std::string> recorded_name(int root, const std::string& dir_name) {
+        int dir = -1;
+        try {
+            dir = detail::file_system::open_private_dir(root, dir_name, (root_ / dir_name).string());
+        } catch (const backend_error& e) {
+            detail::log(log_level::warning, std::string("listing skips ") + e.what());
         }
-        if (name.empty()) return std::nullopt;
+        if (dir < 0) return std::nullopt;
+        const fd_guard dir_fd(dir);
+        struct stat st {};
+        const fd_guard fd(open_entry(dir, name_file, st));
+        if (fd.get() < 0 || st.st_size == 0 || static_cast<std::size_t>(st.st_size) > longest_name) return std::nullopt;
+        std::string name(static_cast<std::size_t>(st.st_size), '\0');
+        if (!read_exact(fd.get(), name.data(), name.size(), 0)) return std::nullopt;
         return name;
     }
 
-    /// Writes `parts` to a new file at `path` (created 0600, never over an existing one).
-    void write_file(const std::string& path, std::initializer_list<iovec> parts) const {
-        fd_guard fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-        if (fd.get() < 0) fail("cannot create", path, errno);
-        std::vector<iovec> pieces(parts);
-        const bool written = write_all(fd.get(), pieces.data(), static_cast<int>(pieces.size())) &&
-                             (!durable_ || ::fsync(fd.get()) == 0);
-        const int write_error = errno;
-        if (!written || ::close(fd.release()) != 0) {
-            const int error = written ? errno : write_error;
-            ::unlink(path.c_str());
-            fail("cannot write", path, error);
+    /// The cache directory, opened (and checked) once; -1 when it does not exist and `create` is false.
+    int root_fd(bool create) {
+        {
+            const std::shared_lock lock(dirs_mutex_);
+            if (root_fd_ >= 0) return root_fd_;
         }
+        if (create) detail::file_system::make_private_dirs(root_.string());
+        const int fd = detail::file_system::open_private_dir(AT_FDCWD, root_.string(), root_.string());
+        if (fd < 0) {
+            if (create) fail("cannot open directory", root_.string(), ENOENT);
+            return -1;
+        }
+        const std::unique_lock lock(dirs_mutex_);
+        if (root_fd_ >= 0) {
+            ::close(fd);
+            return root_fd_;
+        }
+        root_fd_ = fd;
+        return fd;
     }
 
-    std::string function_dir(std::string_view function) {
+    /// A function's directory; with `create`, made if missing, its name recorded and dead writers'
+    /// files swept (at the first store of this process, then every sweep_interval). fd -1: absent.
+    dir_ref function_dir(std::string_view function, bool create) {
+        const auto now = std::chrono::steady_clock::now();
+        dir_ref due_for_sweep;
         {
             const std::shared_lock lock(dirs_mutex_);
             auto it = dirs_.find(function);
-            if (it != dirs_.end()) return it->second.path;
+            if (it != dirs_.end() && (!create || (it->second.prepared && now - it->second.swept < sweep_interval)))
+                return {it->second.fd, it->second.path};
+            if (it != dirs_.end() && it->second.prepared) due_for_sweep = {it->second.fd, it->second.path};
         }
-        std::string path = (root_ / function_dir_name(function)).string();
+        if (due_for_sweep.fd >= 0) {
+            {
+                const std::unique_lock lock(dirs_mutex_);
+                if (auto it = dirs_.find(function); it != dirs_.end()) it->second.swept = now;
+            }
+            detail::file_system::sweep_dead_writers(due_for_sweep.fd, due_for_sweep.path, dead_writer_age);
+            return due_for_sweep;
+        }
+        const int root = root_fd(create);
+        if (root < 0) return {};
+        const std::string name = function_dir_name(function);
+        const std::string path = (root_ / name).string();
+        if (create && ::mkdirat(root, name.c_str(), 0700) != 0 && errno != EEXIST)
+            fail("cannot create directory", path, errno);
+        const int fd = detail::file_system::open_private_dir(root, name, path);
+        if (fd < 0) {
+            if (create) fail("cannot open directory", path, ENOENT);
+            return {};
+        }
+        if (create) {
+            record_name(dir_ref{fd, path}, function);
+            detail::file_system::sweep_dead_writers(fd, path, dead_writer_age);
+        }
         const std::unique_lock lock(dirs_mutex_);
-        return dirs_.try_emplace(std::string(function), known_dir{path, false}).first->second.path;
+        auto [it, inserted] = dirs_.try_emplace(std::string(function), known_dir{fd, path, false, {}});
+        if (!inserted) retired_.push_back(std::exchange(it->second.fd, fd));  // may be in use by another thread
+        if (create) {
+            it->second.prepared = true;
+            it->second.swept = now;
+        }
+        return {it->second.fd, it->second.path};
     }
 
-    std::string ensure_function_dir(std::string_view function) {
-        {
-            const std::shared_lock lock(dirs_mutex_);
-            auto it = dirs_.find(function);
-            if (it != dirs_.end() && it->second.created) return it->second.path;
+    /// Runs `use` on the function's directory (made if missing); when the directory was removed
+    /// under us (rm -rf of the cache), forgets it and runs `use` once more on a new one.
+    template <class Use>
+    void with_function_dir(std::string_view function, Use&& use) {
+        const dir_ref dir = function_dir(function, true);
+        try {
+            use(dir);
+            return;
+        } catch (const backend_error&) {
+            struct stat st {};
+            if (::fstat(dir.fd, &st) != 0 || st.st_nlink > 0) throw;  // still there: a real failure
         }
-        const std::string path = (root_ / function_dir_name(function)).string();
-        make_private_dir(root_);
-        make_private_dir(path);
-        record_name(path, function);
-        const std::unique_lock lock(dirs_mutex_);
-        dirs_.insert_or_assign(std::string(function), known_dir{path, true});
-        return path;
+        {
+            const std::unique_lock lock(dirs_mutex_);
+            if (auto it = dirs_.find(function); it != dirs_.end() && it->second.fd == dir.fd) it->second.prepared = false;
+            if (root_fd_ >= 0) {
+                struct stat st {};
+                if (::fstat(root_fd_, &st) == 0 && st.st_nlink == 0) retired_.push_back(std::exchange(root_fd_, -1));
+            }
+        }
+        use(function_dir(function, true));
     }
 
     /// Records the function's name in its directory once (atomically: a temp file renamed).
-    void record_name(const std::string& dir, std::string_view function) {
-        const std::string path = dir + "/" + name_file;
+    void record_name(const dir_ref& dir, std::string_view function) {
         struct stat st {};
-        if (::stat(path.c_str(), &st) == 0) return;
-        const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." +
-                                 std::to_string(temp_counter_.fetch_add(1, std::memory_order_relaxed));
-        write_file(temp, {{const_cast<char*>(function.data()), function.size()}});
-        if (::rename(temp.c_str(), path.c_str()) != 0) {
-            const int error = errno;
-            ::unlink(temp.c_str());
-            fail("cannot rename into", path, error);
-        }
+        if (::fstatat(dir.fd, name_file, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) return;
+        write_and_rename(dir, name_file, {{const_cast<char*>(function.data()), function.size()}});
     }
 
-    // Creates a directory (and its parents) readable only by its owner.
-    static void make_private_dir(const std::filesystem::path& dir) {
-        if (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return;
-        if (errno == ENOENT && dir.has_parent_path() && dir.parent_path() != dir) {
-            make_private_dir(dir.parent_path());
-            if (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return;
-        }
-        fail("cannot create directory", dir.string(), errno);
-    }
-
-    static void sync_directory(const std::string& dir) {
-        const fd_guard fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (fd.get() < 0 || ::fsync(fd.get()) != 0) fail("cannot sync directory", dir, errno);
-    }
-
-    /// Calls `visit(dir, name)` for each file of a function's directory until it returns false.
+    /// Calls `visit(dir_fd, name)` for each file of a function's directory until it returns false.
     template <class Visit>
     void for_each_file(std::string_view function, Visit&& visit) {
-        const std::string dir = function_dir(function);
-        DIR* handle = ::opendir(dir.c_str());
-        if (handle == nullptr) {
-            if (errno == ENOENT) return;
-            fail("cannot list", dir, errno);
-        }
-        const std::unique_ptr<DIR, int (*)(DIR*)> closer(handle, ::closedir);
-        while (const dirent* item = ::readdir(handle))
-            if (!visit(dir, std::string_view(item->d_name))) return;
+        const dir_ref dir = function_dir(function, false);
+        if (dir.fd < 0) return;
+        detail::file_system::for_each_name(dir.fd, dir.path, [&](std::string_view name) { return visit(dir.fd, name); });
     }
-
-    struct known_dir {
-        std::string path;
-        bool created = false;
-    };
 
     const std::filesystem::path root_;
     const bool durable_;
     std::shared_mutex dirs_mutex_;
+    int root_fd_ = -1;
     std::unordered_map<std::string, known_dir, string_hash, std::equal_to<>> dirs_;
+    std::vector<int> retired_;  // descriptors replaced while other threads may still use them
     std::mutex held_mutex_;
     std::unordered_map<claim_token, held_lock> held_;
     std::atomic<std::uint64_t> temp_counter_{0};
