@@ -134,7 +134,7 @@ struct call_context {
     /// Runs `compute`, stores what it returns when the settings allow, and releases `held` whatever
     /// happens. Exceptions of the function reach the caller with nothing stored and no claim left.
     template <class Compute>
-    void compute_and_store(Compute&& compute, const claim_token* held) const {
+    void compute_and_store(Compute&& compute, const claim_token* held, bool keep = true) const {
         computed_value value;
         {
             std::optional<kept_claim> renewal;
@@ -150,7 +150,11 @@ struct call_context {
         }
         count(counter::recalculations);
         const char* not_kept = nullptr;
-        if (!value.bytes) {
+        if (!keep) {
+            // The backend failed earlier in this call: a store would most likely wait for the same
+            // failure (a server that stopped answering), so the call ends here.
+            not_kept = "the backend failed earlier in this call: not stored";
+        } else if (!value.bytes) {
             log(log_level::error, fn.name + ": the result cannot be encoded (" + value.encode_error +
                                       "); it is returned but not stored");
             not_kept = "not encodable";
@@ -306,6 +310,7 @@ private:
             }
         } catch (const std::exception& e) {
             c_.backend_failed(e);
+            backend_failed_ = true;
             return step::compute_unclaimed;
         }
         bool usable = false;
@@ -380,7 +385,7 @@ private:
     }
 
     step compute(const claim_token* held) {
-        c_.compute_and_store([this] { return site_.compute(); }, held);
+        c_.compute_and_store([this] { return site_.compute(); }, held, !backend_failed_);
         return step::done;
     }
 
@@ -392,6 +397,7 @@ private:
     bool first_look_ = true;
     bool waited_ = false;
     bool looked_with_counter_ = false;
+    bool backend_failed_ = false;
     std::optional<claim_token> token_;
     std::uint64_t generation_ = 0;
     std::chrono::milliseconds poll_;

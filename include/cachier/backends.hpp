@@ -64,10 +64,15 @@ struct sql_options {
     duration busy_timeout = std::chrono::seconds(5);
     /// PostgreSQL: how long a connection attempt may take (libpq's connect_timeout, unless the URL sets it).
     duration connect_timeout = std::chrono::seconds(2);
+    /// PostgreSQL: how long one statement may take before its connection is dropped and the call
+    /// goes on without the cache (a server that stopped answering); also the server's
+    /// statement_timeout, so that the statement stops there too.
+    duration command_timeout = std::chrono::seconds(2);
 };
 
 /// The SQL backend (SQLite or PostgreSQL, by the URL's scheme). The URL may also carry the
-/// options `table`, `pool_size` and `busy_timeout` (e.g. `sqlite:///c.db?table=app&busy_timeout=2s`).
+/// options `table`, `pool_size`, `busy_timeout` (SQLite) and `command_timeout` (PostgreSQL), e.g.
+/// `sqlite:///c.db?table=app&busy_timeout=2s`.
 /// Throws url_error naming the wrong part of a malformed URL, backend_not_built for an engine this
 /// build does not contain.
 [[nodiscard]] std::shared_ptr<backend> sql_backend(std::string_view url);

@@ -1,7 +1,9 @@
 #include "test_server.hpp"
 
 #include <array>
+#include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <stdexcept>
 
 #include <unistd.h>
@@ -42,6 +44,24 @@ test_server::~test_server() {
 void test_server::start() {
     url_ = run("bash " + script_ + " start " + dir_.string() + " " + extra_);
     running_ = true;
+}
+
+void test_server::signal_all(int signal) const {
+    // The main process's pid is the first line of its pid file (redis.pid, or PostgreSQL's
+    // data/postmaster.pid); its children are found through /proc.
+    pid_t main = 0;
+    for (const char* file : {"redis.pid", "data/postmaster.pid"}) {
+        std::ifstream in(dir_ / file);
+        if (in >> main) break;
+    }
+    if (main <= 0) throw std::runtime_error("no pid file in " + dir_.string());
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        std::ifstream stat(entry.path() / "stat");
+        std::string pid, name, state;
+        pid_t parent = 0;
+        if (stat >> pid >> name >> state >> parent && parent == main) ::kill(std::stoi(pid), signal);
+    }
+    ::kill(main, signal);
 }
 
 void test_server::stop() {

@@ -20,6 +20,9 @@ public:
     void stop();
     /// Starts again on the same port, with the same data where the server keeps any.
     void start();
+    /// Sends `signal` to the server's main process and its children (SIGSTOP: a server that
+    /// stops answering without closing its connections; SIGCONT resumes it).
+    void signal_all(int signal) const;
 
 private:
     std::string script_;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -58,6 +59,15 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
 
 /// Nanoseconds since the Unix epoch: comparable between processes.
 std::int64_t wall_clock_ns();
+
+/// How long `action` takes.
+template <class Action>
+std::chrono::milliseconds time_of(Action&& action) {
+    const auto start = std::chrono::steady_clock::now();
+    action();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+}
+
 
 /// Calls `f(i)` (expecting `i * 7`) every 2 ms on another thread while `disrupt` runs (for example
 /// stopping and restarting a server); returns how many calls were made and how many were wrong.

@@ -10,6 +10,7 @@
 
 #include <cachier/cachier.hpp>
 
+#include "../support/stopped_server.hpp"
 #include "../support/test_server.hpp"
 #include "../support/test_support.hpp"
 #include "sql_test_support.hpp"
@@ -119,3 +120,14 @@ TEST(PostgresBackend, MissWithItsStoreIsTwoStatementsOnTheServer) {
     PQfinish(admin);
 }
 
+
+TEST(PostgresBackend, StoppedServerHoldsACallAtMostItsCommandTimeout) {
+    postgres_server server;
+    // 300 ms to answer; libpq's shortest connect timeout is 2 s.
+    cachier::options o;
+    o.backend = cachier::sql_backend(with_table(server.url(), unique_table()) + "&command_timeout=300ms");
+    o.enable_metrics = true;
+    auto f = cachier::cachier("sql.stopped", [](std::int64_t x) { return x * 3; }, o);
+    cachier::test::expect_stopped_server_costs_at_most(f, server, 300ms + 200ms, 2300ms + 300ms);
+    EXPECT_TRUE(cachier::test::eventually([&] { return f(7) == 21 && f.metrics().hits > 0; }, 10s));
+}

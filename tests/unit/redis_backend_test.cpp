@@ -11,6 +11,7 @@
 
 #include <cachier/cachier.hpp>
 
+#include "../support/stopped_server.hpp"
 #include "../support/test_server.hpp"
 #include "../support/test_support.hpp"
 #include "backends/redis/redis_client.hpp"
@@ -345,4 +346,13 @@ TEST(RedisBackend, WriteToAClosedConnectionIsAnErrorNotASigpipe) {
     c.interrupt();  // shuts the socket down, as the listener's destructor does
     EXPECT_THROW(c.send({"UNSUBSCRIBE", "channel"}), cachier::backend_error);
     EXPECT_THROW(c.command({"PING"}), cachier::backend_error);
+}
+
+TEST(RedisBackend, StoppedServerHoldsACallAtMostItsCommandTimeout) {
+    redis_server server;
+    // 300 ms to answer, 300 ms to connect: a call waits for one of each at most.
+    auto o = on(server.url() + "/0?prefix=" + unique_prefix() + "&connect_timeout=300ms&command_timeout=300ms");
+    auto f = cachier::cachier("redis.stopped", [](std::int64_t x) { return x * 3; }, o);
+    cachier::test::expect_stopped_server_costs_at_most(f, server, 300ms + 200ms, 600ms + 200ms);
+    EXPECT_TRUE(cachier::test::eventually([&] { return f(7) == 21 && f.metrics().hits > 0; }, 5s));
 }

@@ -41,6 +41,7 @@ struct postgres_settings {
     std::string table;
     std::size_t pool_size;
     std::chrono::nanoseconds pool_wait;
+    std::chrono::milliseconds command_timeout;
 };
 
 postgres_settings settings_from(const sql_options& o) {
@@ -72,6 +73,8 @@ postgres_settings settings_from(const sql_options& o) {
     s.table = o.table;
     s.pool_size = o.pool.size;
     s.pool_wait = o.pool.wait_timeout.value_or(std::chrono::seconds(5)).get();
+    s.command_timeout = std::max(std::chrono::milliseconds(1),
+                                 std::chrono::ceil<std::chrono::milliseconds>(o.command_timeout.get()));
     return s;
 }
 
@@ -114,10 +117,13 @@ private:
     bool null_ = false;
 };
 
-/// One libpq connection with the statements it has prepared.
+/// One libpq connection with the statements it has prepared. Statements are sent without blocking
+/// and their results awaited until the command timeout: a server that stops answering costs a
+/// call that timeout, then the connection is dropped.
 class pg_connection {
 public:
-    pg_connection(const postgres_settings& settings) : where_(settings.description) {
+    pg_connection(const postgres_settings& settings)
+        : where_(settings.description), timeout_(settings.command_timeout) {
         conn_ = PQconnectdb(settings.conninfo.c_str());
         if (conn_ == nullptr) throw backend_error("cannot allocate a connection to " + where_);
         if (PQstatus(conn_) != CONNECTION_OK) {
@@ -129,6 +135,15 @@ public:
         }
         socket_ = PQsocket(conn_);
         PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);  // "already exists, skipping" etc.
+        PQsetnonblocking(conn_, 1);
+        // The server gives up on a statement at the same time (a slow statement, not a stopped server).
+        try {
+            execute("SET statement_timeout = " + std::to_string(timeout_.count()));
+        } catch (...) {
+            PQfinish(conn_);  // the destructor does not run for a half-built object
+            conn_ = nullptr;
+            throw;
+        }
     }
     ~pg_connection() {
         if (conn_ != nullptr) PQfinish(conn_);
@@ -136,7 +151,9 @@ public:
     pg_connection(const pg_connection&) = delete;
     pg_connection& operator=(const pg_connection&) = delete;
 
-    [[nodiscard]] bool usable() const noexcept { return conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK; }
+    [[nodiscard]] bool usable() const noexcept {
+        return conn_ != nullptr && !broken_ && PQstatus(conn_) == CONNECTION_OK;
+    }
 
     /// Runs a statement (prepared on this connection at its first use, and found again by the address
     /// of its text, which lives as long as the backend); binary parameters and results.
@@ -146,8 +163,9 @@ public:
             if (text == &sql) name = &prepared_name;
         if (name == nullptr) {
             std::string fresh = "s" + std::to_string(prepared_.size());
-            check(result(PQprepare(conn_, fresh.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr)),
-                  "prepare a statement");
+            if (PQsendPrepare(conn_, fresh.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr) == 0)
+                broke("prepare a statement");
+            collect("prepare a statement");
             name = &prepared_.emplace_back(&sql, std::move(fresh)).second;
         }
         constexpr std::size_t most = 8;
@@ -162,13 +180,17 @@ public:
             formats[i] = 1;
             ++i;
         }
-        return check(result(PQexecPrepared(conn_, name->c_str(), static_cast<int>(params.size()), values.data(),
-                                           lengths.data(), formats.data(), 1)),
-                     "run statement " + *name);
+        if (PQsendQueryPrepared(conn_, name->c_str(), static_cast<int>(params.size()), values.data(), lengths.data(),
+                                formats.data(), 1) == 0)
+            broke("run statement " + *name);
+        return collect("run statement " + *name);
     }
 
     /// Runs SQL text without parameters.
-    result execute(const std::string& sql) { return check(result(PQexec(conn_, sql.c_str())), "run a statement"); }
+    result execute(const std::string& sql) {
+        if (PQsendQuery(conn_, sql.c_str()) == 0) broke("run a statement");
+        return collect("run a statement");
+    }
 
     /// Waits up to `timeout` (or until `wake_fd` is readable) for notifications; calls
     /// `on_notification(channel, payload)` for each one.
@@ -189,6 +211,52 @@ public:
     }
 
 private:
+    using steady = std::chrono::steady_clock;
+
+    /// Sends what is queued and waits for the statement's results, until the command timeout.
+    result collect(const std::string& doing) {
+        const auto deadline = steady::now() + timeout_;
+        for (int flushed = PQflush(conn_); flushed != 0; flushed = PQflush(conn_)) {
+            if (flushed < 0) broke(doing);
+            await_socket(POLLOUT | POLLIN, deadline, doing);
+            if (PQconsumeInput(conn_) == 0) broke(doing);
+        }
+        result first;
+        for (;;) {
+            while (PQisBusy(conn_) != 0) {
+                await_socket(POLLIN, deadline, doing);
+                if (PQconsumeInput(conn_) == 0) broke(doing);
+            }
+            result next(PQgetResult(conn_));
+            if (!next) break;
+            if (!first) first = std::move(next);  // the first result, or the first error, decides
+        }
+        return check(std::move(first), doing);
+    }
+
+    void await_socket(short events, steady::time_point deadline, const std::string& doing) {
+        for (;;) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - steady::now());
+            pollfd p{socket_, events, 0};
+            const int ready = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
+            if (ready > 0) return;
+            if (ready < 0 && errno == EINTR) continue;
+            broken_ = true;
+            if (ready == 0)
+                throw backend_error("postgres at " + where_ + " did not answer within the command timeout (" +
+                                    std::to_string(timeout_.count()) + " ms) to " + doing + "; connection dropped");
+            char buffer[256];
+            throw backend_error("postgres at " + where_ + ": cannot wait for an answer to " + doing + ": " +
+                                ::strerror_r(errno, buffer, sizeof(buffer)));
+        }
+    }
+
+    [[noreturn]] void broke(const std::string& doing) {
+        broken_ = true;
+        throw backend_error("lost the connection to postgres at " + where_ + " while trying to " + doing + ": " +
+                            trimmed(PQerrorMessage(conn_)));
+    }
+
     result check(result r, const std::string& doing) {
         const auto status = PQresultStatus(r.get());
         if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return r;
@@ -199,6 +267,8 @@ private:
     PGconn* conn_ = nullptr;
     int socket_ = -1;
     std::string where_;
+    std::chrono::milliseconds timeout_;
+    bool broken_ = false;
     std::deque<std::pair<const std::string*, std::string>> prepared_;  // statement text -> its name here
 };
 

@@ -46,6 +46,7 @@ sql_options options_from_url(const parsed_url& u) {
         if (name == "table") o.table = value;
         else if (name == "pool_size") o.pool.size = parse_url_count(value, "pool_size");
         else if (name == "busy_timeout" && sqlite) o.busy_timeout = parse_url_duration(value, "busy_timeout");
+        else if (name == "command_timeout" && !sqlite) o.command_timeout = parse_url_duration(value, "command_timeout");
         else if (sqlite) throw unknown_url_option(name, "table, busy_timeout, pool_size");
     }
     if (!sqlite) {
@@ -60,7 +61,7 @@ sql_options options_from_url(const parsed_url& u) {
             const std::string_view item = query.substr(0, amp);
             query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
             const std::string name = percent_decode(item.substr(0, item.find('=')), "query");
-            if (item.empty() || name == "table" || name == "pool_size") continue;
+            if (item.empty() || name == "table" || name == "pool_size" || name == "command_timeout") continue;
             kept.append(kept.empty() ? "?" : "&").append(item);
         }
         o.url += kept;
