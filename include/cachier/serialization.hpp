@@ -51,7 +51,7 @@ namespace detail {
 /// Appends the encoding of `values` to `bytes`; with `limits`, refuses values that decode() would
 /// refuse (too deep, or taking too much memory for their size).
 template <class... T>
-void encode_into(std::string& bytes, archive_limits* limits, const T&... values) {
+[[gnu::always_inline]] inline void encode_into(std::string& bytes, archive_limits* limits, const T&... values) {
     const std::size_t start = bytes.size();
     try {
         portable_writer writer(bytes, limits);
@@ -61,11 +61,7 @@ void encode_into(std::string& bytes, archive_limits* limits, const T&... values)
     } catch (const std::exception& e) {
         throw serialization_error(std::string("cannot encode value: ") + e.what());
     }
-    if (limits != nullptr && limits->charged() > allocation_budget(bytes.size() - start))
-        throw serialization_error("value would take more memory than its encoding allows (more than " +
-                                  std::to_string(allocation_factor) + " times its size plus " +
-                                  std::to_string(allocation_allowance / 1024) +
-                                  " KiB): it could not be read back");
+    if (limits != nullptr && limits->charged() > allocation_budget(bytes.size() - start)) throw_too_large();
 }
 
 /// The encoding of a call's arguments, for its key: never decoded, so never limited.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../../src/envelope.hpp"
+#include "../support/tree.hpp"
 #include "suite.hpp"
 
 namespace cachier::test {
@@ -45,15 +46,6 @@ void put(backend& store, const std::string& function, const std::string& key, st
     store.store({function, key}, request);
 }
 
-/// A recursive result type.
-struct tree {
-    std::int32_t value = 0;
-    std::vector<tree> children;
-    template <class Archive>
-    void serialize(Archive& ar) {
-        ar(value, children);
-    }
-};
 
 }  // namespace
 

@@ -16,6 +16,8 @@
 
 #include <cachier/serialization.hpp>
 
+#include "../support/tree.hpp"
+
 namespace {
 
 struct point {
@@ -130,16 +132,7 @@ TEST(Serialization, RandomBytesNeverCrash) {
 
 namespace {
 
-/// A recursive user type: a tree whose depth the encoding limits.
-struct tree {
-    std::int32_t value = 0;
-    std::vector<tree> children;
-    template <class Archive>
-    void serialize(Archive& ar) {
-        ar(value, children);
-    }
-    friend bool operator==(const tree&, const tree&) = default;
-};
+using cachier::test::tree;
 
 tree chain(int depth) {
     tree root;

@@ -43,12 +43,23 @@ inline constexpr std::size_t allocation_allowance = 64 * 1024;
     return budget;
 }
 
+/// Throws the serialization_error of a value nested too deep (out of line: decoding is a hot path).
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_too_deep() {
+    throw serialization_error("value nests deeper than " + std::to_string(max_nesting_depth) + " levels");
+}
+
+/// Throws the serialization_error of a value that would take too much memory.
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_too_large() {
+    throw serialization_error("value would take more memory than its encoding allows (more than " +
+                              std::to_string(allocation_factor) + " times its size plus " +
+                              std::to_string(allocation_allowance / 1024) + " KiB): it could not be read back");
+}
+
 /// Nesting depth and container memory of one encoding or decoding.
 class archive_limits {
 public:
     void enter() {
-        if (++depth_ > max_nesting_depth)
-            throw serialization_error("value nests deeper than " + std::to_string(max_nesting_depth) + " levels");
+        if (++depth_ > max_nesting_depth) throw_too_deep();
     }
     void leave() noexcept { --depth_; }
 
@@ -57,9 +68,7 @@ public:
         std::size_t bytes = 0;
         if (__builtin_mul_overflow(count, each, &bytes) || __builtin_add_overflow(charged_, bytes, &charged_) ||
             charged_ > budget)
-            throw serialization_error("value would take more memory than its encoding allows (more than " +
-                                      std::to_string(allocation_factor) + " times its size plus " +
-                                      std::to_string(allocation_allowance / 1024) + " KiB)");
+            throw_too_large();
     }
     [[nodiscard]] std::size_t charged() const noexcept { return charged_; }
 
@@ -107,9 +116,7 @@ private:
 class portable_reader : public cereal::InputArchive<portable_reader, cereal::AllowEmptyClassElision> {
 public:
     explicit portable_reader(std::string_view in)
-        : cereal::InputArchive<portable_reader, cereal::AllowEmptyClassElision>(this),
-          in_(in),
-          budget_(allocation_budget(in.size())) {}
+        : cereal::InputArchive<portable_reader, cereal::AllowEmptyClassElision>(this), in_(in) {}
 
     void read_elements(void* data, std::size_t size, std::size_t element_size) {
         if (size > in_.size() - pos_) throw serialization_error("encoded value is truncated");
@@ -126,14 +133,13 @@ public:
     [[nodiscard]] std::size_t remaining() const noexcept { return in_.size() - pos_; }
 
     /// Charges `count` elements of `each` bytes before they are allocated.
-    void charge(std::size_t count, std::size_t each) { limits_.charge(count, each, budget_); }
+    void charge(std::size_t count, std::size_t each) { limits_.charge(count, each, allocation_budget(in_.size())); }
 
     [[nodiscard]] archive_limits& limits() noexcept { return limits_; }
 
 private:
     std::string_view in_;
     std::size_t pos_ = 0;
-    std::size_t budget_;
     archive_limits limits_;
 };
 

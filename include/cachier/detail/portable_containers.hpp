@@ -145,31 +145,35 @@ void CEREAL_LOAD_FUNCTION_NAME(portable_reader& ar, std::list<T, A>& list) {
     for (auto& element : list) ar(element);
 }
 
-/// Reads a map of any kind: key and value pairs, inserted in the order written.
+/// Reads an associative container of any kind, inserting its elements in the order written;
+/// `insert_one(hint)` reads one element and returns where it went.
+template <class Container, class InsertOne>
+void load_associative(portable_reader& ar, Container& container, InsertOne&& insert_one) {
+    const std::size_t count = read_count<Container>(ar);
+    container.clear();
+    auto hint = container.begin();
+    for (std::size_t i = 0; i < count; ++i) hint = insert_one(hint);
+}
+
+/// Reads a map of any kind: key and value pairs.
 template <class Map>
 void load_map(portable_reader& ar, Map& map) {
-    const std::size_t count = read_count<Map>(ar);
-    map.clear();
-    auto hint = map.begin();
-    for (std::size_t i = 0; i < count; ++i) {
+    load_associative(ar, map, [&](typename Map::iterator hint) {
         typename Map::key_type key;
         typename Map::mapped_type value;
         ar(cereal::make_map_item(key, value));
-        hint = map.emplace_hint(hint, std::move(key), std::move(value));
-    }
+        return map.emplace_hint(hint, std::move(key), std::move(value));
+    });
 }
 
 /// Reads a set of any kind.
 template <class Set>
 void load_set(portable_reader& ar, Set& set) {
-    const std::size_t count = read_count<Set>(ar);
-    set.clear();
-    auto hint = set.begin();
-    for (std::size_t i = 0; i < count; ++i) {
+    load_associative(ar, set, [&](typename Set::iterator hint) {
         typename Set::key_type key;
         ar(key);
-        hint = set.emplace_hint(hint, std::move(key));
-    }
+        return set.emplace_hint(hint, std::move(key));
+    });
 }
 
 template <class K, class V, class C, class A>
