@@ -2,7 +2,10 @@
 // prepared statements, claims decided by single UPSERT statements, ages by the local clock (the
 // database is on this machine). Waiters in other processes find changes by short polling.
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <utility>
 #include <vector>
 #include <mutex>
@@ -50,7 +53,8 @@ std::int64_t now_us() {
 class sqlite_connection {
 public:
     sqlite_connection(const sqlite_settings& settings, const std::string& open_name, bool create_schema)
-        : where_(settings.path.empty() ? "sqlite://:memory:" : "sqlite://" + settings.path) {
+        : where_(settings.path.empty() ? "sqlite://:memory:" : "sqlite://" + settings.path),
+          busy_timeout_(settings.busy_timeout) {
         const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
         if (sqlite3_open_v2(open_name.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
             const std::string why = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
@@ -88,13 +92,23 @@ public:
         return stmt;
     }
 
-    /// Steps a statement; true when it produced a row.
+    /// Steps a statement; true when it produced a row. SQLite returns "database is locked" without
+    /// calling its busy handler in a few cases (another process switching the file to WAL, or
+    /// recovering it); the statement (autocommit: nothing of it happened) is then run again, until
+    /// busy_timeout.
     bool step(sqlite3_stmt* stmt) {
-        const int rc = sqlite3_step(stmt);
-        if (rc == SQLITE_ROW) return true;
-        if (rc == SQLITE_DONE) return false;
-        check(rc, "run a statement on");
-        return false;
+        const auto deadline = std::chrono::steady_clock::now() + busy_timeout_;
+        for (auto pause = std::chrono::microseconds(100);; pause = std::min(pause * 2, std::chrono::microseconds(20000))) {
+            const int rc = sqlite3_step(stmt);
+            if (rc == SQLITE_ROW) return true;
+            if (rc == SQLITE_DONE) return false;
+            if (!retryable(rc) || std::chrono::steady_clock::now() >= deadline) {
+                check(rc, "run a statement on");
+                return false;
+            }
+            sqlite3_reset(stmt);  // keeps the bindings
+            std::this_thread::sleep_for(pause);
+        }
     }
 
     void bind_text(sqlite3_stmt* s, int i, std::string_view v) {
@@ -109,15 +123,23 @@ public:
     [[nodiscard]] int changes() const { return sqlite3_changes(db_); }
 
     void execute(const char* sql) {
-        char* error = nullptr;
-        if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+        const auto deadline = std::chrono::steady_clock::now() + busy_timeout_;
+        for (auto pause = std::chrono::microseconds(100);; pause = std::min(pause * 2, std::chrono::microseconds(20000))) {
+            char* error = nullptr;
+            const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
+            if (rc == SQLITE_OK) return;
             const std::string why = error != nullptr ? error : sqlite3_errmsg(db_);
             sqlite3_free(error);
-            throw backend_error(where_ + ": " + why);
+            // BEGIN IMMEDIATE and PRAGMA journal_mode run alone: safe to run again.
+            if (!retryable(rc) || std::chrono::steady_clock::now() >= deadline || sqlite3_get_autocommit(db_) == 0)
+                throw backend_error(where_ + ": " + why);
+            std::this_thread::sleep_for(pause);
         }
     }
 
 private:
+    static bool retryable(int rc) { return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED; }
+
     void check(int rc, const char* doing) {
         if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE) return;
         const std::string why = sqlite3_errmsg(db_);
@@ -188,6 +210,7 @@ private:
 
     sqlite3* db_ = nullptr;
     std::string where_;
+    std::chrono::milliseconds busy_timeout_;
     std::vector<std::pair<const std::string*, sqlite3_stmt*>> statements_;
 };
 
