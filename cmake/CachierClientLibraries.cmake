@@ -35,6 +35,14 @@ if(SQLite3_FOUND)
         PKG -lsqlite3)
 endif()
 
+if(PkgConfig_FOUND)
+    pkg_check_modules(MONGOC QUIET libmongoc-1.0)
+endif()
+if(MONGOC_FOUND)
+    cachier_client_library(mongoc INCLUDE_DIRS ${MONGOC_INCLUDE_DIRS} LIBRARIES ${MONGOC_LINK_LIBRARIES}
+        PKG "-lmongoc-1.0 -lbson-1.0")
+endif()
+
 find_package(PostgreSQL QUIET)
 if(PostgreSQL_FOUND)
     cachier_client_library(libpq INCLUDE_DIRS ${PostgreSQL_INCLUDE_DIRS} LIBRARIES ${PostgreSQL_LIBRARIES}

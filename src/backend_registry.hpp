@@ -24,5 +24,6 @@ scheme_list memory_schemes();  // src/backends/memory
 scheme_list file_schemes();    // src/backends/file
 scheme_list sql_schemes();     // src/backends/sql (SQLite and PostgreSQL)
 scheme_list redis_schemes();   // src/backends/redis
+scheme_list mongo_schemes();   // src/backends/mongo
 
 }  // namespace cachier::detail

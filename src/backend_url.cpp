@@ -12,10 +12,6 @@ namespace cachier {
 namespace detail {
 namespace {
 
-std::shared_ptr<backend> mongo_from_url(const parsed_url&) {
-    throw backend_not_in_build("mongo", "CACHIER_WITH_MONGO", "libmongoc-dev");
-}
-
 std::shared_ptr<backend> s3_from_url(const parsed_url&) {
     throw backend_not_in_build("s3", "CACHIER_WITH_S3", "libcurl4-openssl-dev");
 }
@@ -23,8 +19,8 @@ std::shared_ptr<backend> s3_from_url(const parsed_url&) {
 const scheme_list& all_schemes() {
     static const scheme_list schemes = [] {
         scheme_list all;
-        for (auto part : {memory_schemes(), file_schemes(), sql_schemes(), redis_schemes(),
-                          scheme_list{{"mongodb", mongo_from_url}, {"mongodb+srv", mongo_from_url}, {"s3", s3_from_url}}})
+        for (auto part : {memory_schemes(), file_schemes(), sql_schemes(), redis_schemes(), mongo_schemes(),
+                          scheme_list{{"s3", s3_from_url}}})
             all.insert(all.end(), part.begin(), part.end());
         return all;
     }();
@@ -42,10 +38,6 @@ std::shared_ptr<backend> backend_from_url(std::string_view url) {
         known += (known.empty() ? "" : ", ") + std::string(s.scheme);
     }
     throw url_error("scheme", "unknown scheme \"" + parsed.scheme + "\" (expected one of " + known + ")");
-}
-
-std::shared_ptr<backend> mongo_backend(std::string_view, std::string_view) {
-    throw detail::backend_not_in_build("mongo", "CACHIER_WITH_MONGO", "libmongoc-dev");
 }
 
 std::shared_ptr<backend> s3_backend(const s3_backend_options&) {

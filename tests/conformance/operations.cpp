@@ -278,7 +278,7 @@ TEST_P(Conformance, WaiterBehindACompositeWakesOnAnotherProcessesStore) {
     auto f = cachier::cachier(fn_name(), [](std::int64_t x) { return x * 2; }, o);
     const std::int64_t delay = median_wake_up_delay_ns(f);
     EXPECT_GE(delay, 0) << "the other process did not compute";
-    EXPECT_LT(delay, std::chrono::nanoseconds(20ms).count()) << "median wake-up delay too long";
+    EXPECT_LT(delay, wake_up_bound().count()) << "median wake-up delay too long";
 }
 
 }  // namespace cachier::test

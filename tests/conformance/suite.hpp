@@ -44,6 +44,16 @@ protected:
     [[nodiscard]] std::string fn_name(const std::string& suffix = "") const;
     [[nodiscard]] bool shared_between_processes() const { return static_cast<bool>(GetParam().url); }
     [[nodiscard]] std::string url() const { return GetParam().url(scratch_.path()); }
+    /// How soon after another process's store a waiter must return: 20 ms where the storage
+    /// pushes changes or is polled at least every 16 ms (file, Redis, PostgreSQL, SQLite); one
+    /// longest poll interval more where it is polled sparingly to spare the server (MongoDB
+    /// without change streams).
+    [[nodiscard]] std::chrono::nanoseconds wake_up_bound() const {
+        const auto& caps = backend_->capabilities();
+        if (caps.pushes_changes || caps.max_poll_interval <= std::chrono::milliseconds(16))
+            return std::chrono::milliseconds(20);
+        return caps.max_poll_interval + std::chrono::milliseconds(20);
+    }
 
     /// The median, over three trials, of how long a call of `f` waiting for another process's
     /// computation of the same key (f's name, arguments 0..2) takes to return after that process

@@ -38,6 +38,12 @@ public:
     explicit redis_server(std::string extra_options = "") : test_server("redis-server.sh", std::move(extra_options)) {}
 };
 
+/// The project's MongoDB wire-protocol server over mongomock (scripts/mongo_server.py).
+class mongo_server : public test_server {
+public:
+    mongo_server() : test_server("mongo-server.sh", "") {}
+};
+
 /// A PostgreSQL 15 cluster with a database cachier_test.
 class postgres_server : public test_server {
 public:
