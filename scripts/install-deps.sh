@@ -10,7 +10,7 @@ packages=(
     libhiredis-dev redis-server
     libsqlite3-dev libpq-dev postgresql-15
     clang libclang-rt-14-dev
-    python3-mongomock python3-pymongo
+    python3-mongomock python3-pymongo libmongoc-dev libbson-dev
 )
 
 missing=()

@@ -151,6 +151,10 @@ public:
         default_option(MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 2000);
         default_option(MONGOC_URI_CONNECTTIMEOUTMS, 2000);
         default_option(MONGOC_URI_SOCKETTIMEOUTMS, 2000);
+        // A retry after a timeout would double the time a call waits for a server that stopped
+        // answering; a failed call is computed anyway.
+        for (const char* retry : {MONGOC_URI_RETRYREADS, MONGOC_URI_RETRYWRITES})
+            if (!mongoc_uri_has_option(uri_, retry)) mongoc_uri_set_option_as_bool(uri_, retry, false);
         if (!mongoc_uri_has_option(uri_, MONGOC_URI_APPNAME)) mongoc_uri_set_appname(uri_, "cachier");
     }
 
