@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Builds the benchmark programs (Release) and runs each of them, with throw-away redis-server and
-# PostgreSQL servers.
+# Builds the benchmark programs (Release) and runs each of them, with throw-away redis-server,
+# PostgreSQL and MongoDB test servers.
 #   scripts/bench.sh [benchmark options, e.g. --benchmark_filter=Hit]
 # By default every benchmark runs 3 times and each program's summary compares medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake --preset default >/dev/null
-programs=(memory file sqlite postgres redis)
+programs=(memory file sqlite postgres redis mongo)
 cmake --build --preset default --target "${programs[@]/#/cachier_bench_}"
+mongo_dir=$(mktemp -d)
+export CACHIER_BENCH_MONGO_URL CACHIER_BENCH_MONGO_LOG=$mongo_dir/commands.log
+CACHIER_BENCH_MONGO_URL=$(bash scripts/mongo-server.sh start "$mongo_dir")
+trap 'bash scripts/mongo-server.sh stop "$mongo_dir"; rm -rf "$mongo_dir"' EXIT
 bash scripts/redis-server.sh run "$(mktemp -d)" bash scripts/postgres-server.sh run "$(mktemp -d)" \
     bash -c 'export CACHIER_BENCH_REDIS_URL=$CACHIER_REDIS_URL CACHIER_BENCH_POSTGRES_URL=$CACHIER_POSTGRES_URL
              status=0
-             for p in memory file sqlite postgres redis; do
+             for p in memory file sqlite postgres redis mongo; do
                  echo "=== cachier_bench_$p"
                  build/default/bench/cachier_bench_$p "$@" || status=1
              done

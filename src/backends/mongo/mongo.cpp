@@ -125,9 +125,9 @@ backend_capabilities mongo_capabilities() {
     caps.store_releases_claim = true;
     caps.cheap_entry_count = true;
     caps.cheap_listing = true;
-    // A standalone server has no change streams: waiters poll, backing off to 8 requests a second.
+    // A standalone server has no change streams: waiters poll, backing off to 5 requests a second.
     caps.min_poll_interval = std::chrono::milliseconds(5);
-    caps.max_poll_interval = std::chrono::milliseconds(125);
+    caps.max_poll_interval = std::chrono::milliseconds(200);
     return caps;
 }
 
@@ -412,7 +412,7 @@ protected:
         // says so once.
         static std::once_flag said;
         std::call_once(said, [] {
-            log(log_level::debug, "mongodb: waiters poll for values (8 requests a second once backed off)");
+            log(log_level::debug, "mongodb: waiters poll for values (5 requests a second once backed off)");
         });
     }
 

@@ -1,0 +1,129 @@
+// MongoDB backend benchmarks (need CACHIER_BENCH_MONGO_URL, and CACHIER_BENCH_MONGO_LOG for the
+// waiter's request count: the commands.log of scripts/mongo-server.sh; scripts/bench.sh sets both).
+// Run: build/default/bench/cachier_bench_mongo (Release), or every program with scripts/bench.sh.
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <mongoc/mongoc.h>
+#include <unistd.h>
+
+#include <cachier/cachier.hpp>
+
+#include "bench_support.hpp"
+
+namespace {
+
+using namespace cachier::bench;
+
+const char* bench_mongo_url() { return std::getenv("CACHIER_BENCH_MONGO_URL"); }
+
+std::string collection_url(const std::string& name) {
+    return std::string(bench_mongo_url()) + "/cachier_bench?collection=" + name + std::to_string(::getpid());
+}
+
+// One raw libmongoc find of one document holding the same bytes a cached value has, through a
+// pooled client as the backend uses, in a collection of as many documents as the hit benchmark's
+// (the test server scans collections: the number of documents counts).
+void BM_MongoRawFindOne(benchmark::State& state) {
+    if (bench_mongo_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_MONGO_URL is not set");
+    mongoc_init();
+    mongoc_uri_t* uri = mongoc_uri_new(bench_mongo_url());
+    mongoc_client_pool_t* pool = mongoc_client_pool_new(uri);
+    mongoc_client_t* client = mongoc_client_pool_pop(pool);
+    mongoc_collection_t* collection = mongoc_client_get_collection(client, "cachier_bench", "raw");
+    const std::string value = cachier::encode(price(skus()[0], 3));
+    const auto* function = reinterpret_cast<const std::uint8_t*>("bench");
+    mongoc_collection_drop(collection, nullptr);
+    for (std::size_t k = 0; k < skus().size(); ++k) {
+        bson_t* doc = BCON_NEW("function", BCON_BIN(BSON_SUBTYPE_BINARY, function, 5), "key", BCON_UTF8(skus()[k].c_str()),
+                               "value",
+                               BCON_BIN(BSON_SUBTYPE_BINARY, reinterpret_cast<const std::uint8_t*>(value.data()),
+                                        static_cast<std::uint32_t>(value.size())));
+        mongoc_collection_insert_one(collection, doc, nullptr, nullptr, nullptr);
+        bson_destroy(doc);
+    }
+    bson_t* opts = BCON_NEW("limit", BCON_INT64(1));
+    std::size_t k = 0;
+    for (auto _ : state) {
+        bson_t* filter = BCON_NEW("function", BCON_BIN(BSON_SUBTYPE_BINARY, function, 5), "key", BCON_UTF8(skus()[k].c_str()));
+        mongoc_cursor_t* cursor = mongoc_collection_find_with_opts(collection, filter, opts, nullptr);
+        const bson_t* found = nullptr;
+        benchmark::DoNotOptimize(mongoc_cursor_next(cursor, &found));
+        mongoc_cursor_destroy(cursor);
+        bson_destroy(filter);
+        k = (k + 1) % static_cast<std::size_t>(key_count);
+    }
+    bson_destroy(opts);
+    mongoc_collection_destroy(collection);
+    mongoc_client_pool_push(pool, client);
+    mongoc_client_pool_destroy(pool);
+    mongoc_uri_destroy(uri);
+}
+BENCHMARK(BM_MongoRawFindOne)->Unit(benchmark::kMicrosecond);
+
+void BM_MongoHit(benchmark::State& state) {
+    if (bench_mongo_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_MONGO_URL is not set");
+    auto f = cached_price_on(cachier::backend_from_url(collection_url("hit")), "bench.mongo.price");
+    run_price_hits(state, f);
+}
+BENCHMARK(BM_MongoHit)->Unit(benchmark::kMicrosecond);
+
+void BM_MongoMissAndStore(benchmark::State& state) {
+    if (bench_mongo_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_MONGO_URL is not set");
+    cachier::options o;
+    o.backend = cachier::backend_from_url(collection_url("miss"));
+    auto f = cachier::cachier("bench.mongo.miss", work, o);
+    for (auto _ : state) benchmark::DoNotOptimize(f(next_cold_key()));
+}
+BENCHMARK(BM_MongoMissAndStore)->Unit(benchmark::kMicrosecond);
+
+std::size_t lines_of(const char* file) {
+    std::ifstream in(file);
+    std::size_t n = 0;
+    for (std::string line; std::getline(in, line);) ++n;
+    return n;
+}
+
+// How many requests a process waiting for another's 3-second computation sends per second,
+// counted on the server (every command it ran, minus the computing caller's own).
+void BM_MongoWaiterRequests(benchmark::State& state) {
+    const char* log = std::getenv("CACHIER_BENCH_MONGO_LOG");
+    if (bench_mongo_url() == nullptr || log == nullptr)
+        return state.SkipWithError("CACHIER_BENCH_MONGO_URL or CACHIER_BENCH_MONGO_LOG is not set");
+    cachier::options o;
+    o.backend = cachier::backend_from_url(collection_url("wait"));
+    auto slow = cachier::cachier(
+        "bench.mongo.wait",
+        [](std::int64_t x) {
+            std::this_thread::sleep_for(std::chrono::seconds(3));
+            return x;
+        },
+        o);
+    double per_second = 0;
+    for (auto _ : state) {
+        const std::int64_t key = next_cold_key();
+        std::thread computing([&] { benchmark::DoNotOptimize(slow(key)); });
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // its claim is taken
+        const std::size_t before = lines_of(log);
+        const auto start = std::chrono::steady_clock::now();
+        benchmark::DoNotOptimize(slow(key));
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        computing.join();
+        // The computing caller's store is one command; everything else is the waiter's.
+        per_second = static_cast<double>(lines_of(log) - before - 1) / seconds;
+    }
+    state.counters["items_per_second"] = per_second;
+}
+BENCHMARK(BM_MongoWaiterRequests)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+const bool goals = add_goals({
+    {"mongo hit / raw libmongoc find round trip (<= 1.3x)", "BM_MongoHit", "BM_MongoRawFindOne", 0, 1.3},
+    {"mongo miss + store / mongo hit (no goal)", "BM_MongoMissAndStore", "BM_MongoHit"},
+    {"mongo waiter requests per second / 10 (<= 1x)", "BM_MongoWaiterRequests/iterations:1", "", 0.010, 1.0, false, "k/s"},
+});
+
+}  // namespace
