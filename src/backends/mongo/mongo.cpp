@@ -424,12 +424,14 @@ private:
             client_ = mongoc_client_pool_pop(pool_);
             collection_ = mongoc_client_get_collection(client_, store.settings_.database.c_str(),
                                                        store.settings_.collection.c_str());
-            store.ensure_index(*this);
+            try {
+                store.ensure_index(*this);
+            } catch (...) {
+                release();  // the destructor does not run for a half-built object
+                throw;
+            }
         }
-        ~client() {
-            mongoc_collection_destroy(collection_);
-            mongoc_client_pool_push(pool_, client_);
-        }
+        ~client() { release(); }
         client(const client&) = delete;
         client& operator=(const client&) = delete;
 
@@ -463,6 +465,11 @@ private:
         }
 
     private:
+        void release() noexcept {
+            mongoc_collection_destroy(collection_);
+            mongoc_client_pool_push(pool_, client_);
+        }
+
         mongo_store& store_;
         mongoc_client_pool_t* pool_;
         mongoc_client_t* client_ = nullptr;
