@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <stdexcept>
 
 #include <unistd.h>
@@ -28,7 +29,8 @@ test_server::test_server(std::string script, std::string extra_options)
     : script_(std::string(CACHIER_SOURCE_DIR) + "/scripts/" + std::move(script)), extra_(std::move(extra_options)) {
     static int counter = 0;
     dir_ = std::filesystem::temp_directory_path() /
-           ("cachier-server-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+           ("cachier-server-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+            std::to_string(std::random_device{}() % 1000000));  // a reused pid never meets an old directory
     start();
 }
 
