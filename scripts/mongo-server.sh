@@ -45,15 +45,7 @@ start)
     exit 1
     ;;
 stop)
-    [ -f "$dir/mongo.pid" ] || exit 0
-    pid=$(cat "$dir/mongo.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 250); do
-        state=$(ps -o stat= -p "$pid" 2>/dev/null || true)
-        case "$state" in "" | Z*) break ;; esac
-        sleep 0.02
-    done
-    rm -f "$dir/mongo.pid"
+    stop_by_pid_file "$dir/mongo.pid"
     ;;
 *)
     echo "usage: mongo-server.sh start|stop|run DIR" >&2

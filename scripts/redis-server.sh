@@ -43,16 +43,7 @@ start)
     exit 1
     ;;
 stop)
-    [ -f "$dir/redis.pid" ] || exit 0
-    pid=$(cat "$dir/redis.pid")
-    kill "$pid" 2>/dev/null || true  # SIGTERM: a clean shutdown, with nothing to save
-    for _ in $(seq 1 250); do
-        # A stopped server may linger as a zombie until its parent reaps it: count that as gone.
-        state=$(ps -o stat= -p "$pid" 2>/dev/null || true)
-        case "$state" in "" | Z*) break ;; esac
-        sleep 0.02
-    done
-    rm -f "$dir/redis.pid"
+    stop_by_pid_file "$dir/redis.pid"
     ;;
 *)
     echo "usage: redis-server.sh start|stop DIR [options]" >&2

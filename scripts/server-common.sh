@@ -1,4 +1,5 @@
-# Shared by scripts/redis-server.sh and scripts/postgres-server.sh (sourced, not run).
+# Shared by scripts/redis-server.sh, scripts/postgres-server.sh and scripts/mongo-server.sh (sourced,
+# not run).
 
 # True when something listens on 127.0.0.1:PORT.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -21,4 +22,20 @@ run_with_server() {
     "$script" stop "$dir"
     rm -rf "$dir"
     exit "$status"
+}
+
+# stop_by_pid_file PID_FILE: stops the server whose pid the file holds (SIGTERM: a clean shutdown)
+# and waits until it is gone, then removes the file. A stopped server may linger as a zombie until
+# its parent reaps it: that counts as gone.
+stop_by_pid_file() {
+    local pid state
+    [ -f "$1" ] || return 0
+    pid=$(cat "$1")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 250); do
+        state=$(ps -o stat= -p "$pid" 2>/dev/null || true)
+        case "$state" in "" | Z*) break ;; esac
+        sleep 0.02
+    done
+    rm -f "$1"
 }
