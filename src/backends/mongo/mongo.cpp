@@ -14,6 +14,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <string>
 
 #include <mongoc/mongoc.h>
 
@@ -112,6 +113,23 @@ void append_compare(bson_t* doc, const char* field, const char* op, std::int64_t
     bson_append_document_end(doc, &inner);
 }
 
+/// {$or: [{...}, ...]}, each alternative filled by one of `alternatives` (given the bson_t to fill).
+template <class... Fill>
+void append_any_of(bson_t* doc, Fill&&... alternatives) {
+    bson_t any;
+    bson_append_array_begin(doc, "$or", -1, &any);
+    int index = 0;
+    const auto add = [&](auto&& fill) {
+        const std::string key = std::to_string(index++);
+        bson_t alternative;
+        bson_append_document_begin(&any, key.c_str(), -1, &alternative);
+        fill(&alternative);
+        bson_append_document_end(&any, &alternative);
+    };
+    (add(alternatives), ...);
+    bson_append_array_end(doc, &any);
+}
+
 /// {$unset: {fields...: ""}}
 void append_unset(bson_t* doc, std::initializer_list<const char*> fields) {
     bson_t inner;
@@ -187,18 +205,10 @@ protected:
         const std::int64_t now = server_now_us(c);
         document query;
         append_entry(query.get(), ref);
-        bson_t any, free, expired, ours;
-        bson_append_array_begin(query.get(), "$or", -1, &any);
-        bson_append_document_begin(&any, "0", -1, &free);
-        append_exists(&free, "owner", false);
-        bson_append_document_end(&any, &free);
-        bson_append_document_begin(&any, "1", -1, &expired);
-        append_compare(&expired, "lease", "$lt", now);
-        bson_append_document_end(&any, &expired);
-        bson_append_document_begin(&any, "2", -1, &ours);
-        append_text(&ours, "owner", token);
-        bson_append_document_end(&any, &ours);
-        bson_append_array_end(query.get(), &any);
+        append_any_of(
+            query.get(), [](bson_t* free) { append_exists(free, "owner", false); },
+            [now](bson_t* expired) { append_compare(expired, "lease", "$lt", now); },
+            [&token](bson_t* ours) { append_text(ours, "owner", token); });
         document update;
         bson_t set;
         bson_append_document_begin(update.get(), "$set", -1, &set);
@@ -334,15 +344,9 @@ protected:
             append_function(doc, function);
             append_exists(doc, "value", true);
             append_exists(doc, "owner", claimed);
-            bson_t any, by_age, by_expiry;
-            bson_append_array_begin(doc, "$or", -1, &any);
-            bson_append_document_begin(&any, "0", -1, &by_age);
-            append_compare(&by_age, "stored", "$lt", now - age_us);
-            bson_append_document_end(&any, &by_age);
-            bson_append_document_begin(&any, "1", -1, &by_expiry);
-            append_compare(&by_expiry, "expires", "$lte", now);
-            bson_append_document_end(&any, &by_expiry);
-            bson_append_array_end(doc, &any);
+            append_any_of(
+                doc, [&](bson_t* by_age) { append_compare(by_age, "stored", "$lt", now - age_us); },
+                [&](bson_t* by_expiry) { append_compare(by_expiry, "expires", "$lte", now); });
             return doc;
         };
         document claimed(old(true));
@@ -540,15 +544,9 @@ private:
     static void append_live_values(bson_t* doc, std::string_view function, std::int64_t now) {
         append_function(doc, function);
         append_exists(doc, "value", true);
-        bson_t any, no_expiry, later;
-        bson_append_array_begin(doc, "$or", -1, &any);
-        bson_append_document_begin(&any, "0", -1, &no_expiry);
-        append_exists(&no_expiry, "expires", false);
-        bson_append_document_end(&any, &no_expiry);
-        bson_append_document_begin(&any, "1", -1, &later);
-        append_compare(&later, "expires", "$gt", now);
-        bson_append_document_end(&any, &later);
-        bson_append_array_end(doc, &any);
+        append_any_of(
+            doc, [](bson_t* no_expiry) { append_exists(no_expiry, "expires", false); },
+            [now](bson_t* later) { append_compare(later, "expires", "$gt", now); });
     }
 
     /// Calls `visit(document)` for each document `filter` finds until it returns false.
