@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts and stops the project's MongoDB wire-protocol test server (scripts/mongo_server.py, over
 # Debian's python3-mongomock) on 127.0.0.1, for tests and benchmarks.
-#   scripts/mongo-server.sh start DIR      prints mongodb://127.0.0.1:PORT
+#   scripts/mongo-server.sh start DIR [OPTION...]   prints mongodb://127.0.0.1:PORT; options go to
+#                                                mongo_server.py (--replica-set NAME, --ttl-monitor S)
 #   scripts/mongo-server.sh stop DIR
 #   scripts/mongo-server.sh run DIR COMMAND...   starts a server, runs COMMAND with CACHIER_MONGO_URL
 #                                                set, stops the server, and exits with COMMAND's status
@@ -27,7 +28,7 @@ start)
         port=$(pick_port "$attempt" "$dir/mongo.port")
         [ -n "$port" ] || continue
         # Debian's interpreter: the python3 first on PATH may be another one, without python3-mongomock.
-        /usr/bin/python3 "$server" --port "$port" --log "$dir/commands.log" </dev/null >"$dir/mongo.log" 2>&1 &
+        /usr/bin/python3 "$server" --port "$port" --log "$dir/commands.log" "$@" </dev/null >"$dir/mongo.log" 2>&1 &
         pid=$!
         for _ in $(seq 1 250); do
             if port_in_use "$port"; then

@@ -38,10 +38,11 @@ public:
     explicit redis_server(std::string extra_options = "") : test_server("redis-server.sh", std::move(extra_options)) {}
 };
 
-/// The project's MongoDB wire-protocol server over mongomock (scripts/mongo_server.py).
+/// The project's MongoDB wire-protocol server over mongomock (scripts/mongo_server.py); options
+/// such as "--replica-set rs0" or "--ttl-monitor 0.2" go to it.
 class mongo_server : public test_server {
 public:
-    mongo_server() : test_server("mongo-server.sh", "") {}
+    explicit mongo_server(std::string extra_options = "") : test_server("mongo-server.sh", std::move(extra_options)) {}
 };
 
 /// A PostgreSQL 15 cluster with a database cachier_test.

@@ -15,71 +15,23 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
+
+#include <poll.h>
 
 #include <mongoc/mongoc.h>
 
 #include <cachier/errors.hpp>
 
 #include "../../fork.hpp"
+#include "../common/change_listener.hpp"
 #include "../../log.hpp"
+#include "bson_fields.hpp"
+#include "change_stream.hpp"
 #include "mongo_settings.hpp"
 
 namespace cachier::detail::mongo {
 namespace {
-
-/// A bson_t owned here.
-class document {
-public:
-    document() : doc_(bson_new()) {}
-    explicit document(bson_t* adopted) : doc_(adopted) {}
-    ~document() {
-        if (doc_ != nullptr) bson_destroy(doc_);
-    }
-    document(const document&) = delete;
-    document& operator=(const document&) = delete;
-    [[nodiscard]] bson_t* get() const noexcept { return doc_; }
-
-private:
-    bson_t* doc_;
-};
-
-/// A reply that libmongoc always initializes, even on failure.
-struct reply_doc {
-    bson_t doc;
-    reply_doc() { bson_init(&doc); }
-    ~reply_doc() { bson_destroy(&doc); }
-    reply_doc(const reply_doc&) = delete;
-    reply_doc& operator=(const reply_doc&) = delete;
-};
-
-std::int64_t int_field(const bson_t* doc, const char* name, std::int64_t otherwise = 0) {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, name)) return otherwise;
-    return bson_iter_as_int64(&it);
-}
-
-bool has_field(const bson_t* doc, const char* name) {
-    bson_iter_t it;
-    return bson_iter_init_find(&it, doc, name) && !BSON_ITER_HOLDS_NULL(&it);
-}
-
-std::string binary_field(const bson_t* doc, const char* name) {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, name) || !BSON_ITER_HOLDS_BINARY(&it)) return {};
-    bson_subtype_t subtype{};
-    std::uint32_t length = 0;
-    const std::uint8_t* data = nullptr;
-    bson_iter_binary(&it, &subtype, &length, &data);
-    return {reinterpret_cast<const char*>(data), length};
-}
-
-std::string text_field(const bson_t* doc, const char* name) {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, name) || !BSON_ITER_HOLDS_UTF8(&it)) return {};
-    std::uint32_t length = 0;
-    const char* text = bson_iter_utf8(&it, &length);
-    return {text, length};
-}
 
 void append_function(bson_t* doc, std::string_view function) {
     // Names are any bytes: binary, never UTF-8 text (which BSON strings must be).
@@ -131,21 +83,33 @@ void append_any_of(bson_t* doc, Fill&&... alternatives) {
 }
 
 /// {$unset: {fields...: ""}}
-void append_unset(bson_t* doc, std::initializer_list<const char*> fields) {
+void append_unset(bson_t* doc, const std::vector<const char*>& fields) {
     bson_t inner;
     bson_append_document_begin(doc, "$unset", -1, &inner);
     for (const char* f : fields) bson_append_utf8(&inner, f, -1, "", 0);
     bson_append_document_end(doc, &inner);
 }
 
-backend_capabilities mongo_capabilities() {
+/// The fields of a stored value (a removal unsets them; a claim on the entry stays).
+const std::vector<const char*> value_fields{"value", "stored", "size", "expires", "expire_at"};
+
+backend_capabilities mongo_capabilities(const mongo_settings& settings) {
     backend_capabilities caps;
     caps.store_releases_claim = true;
     caps.cheap_entry_count = true;
     caps.cheap_listing = true;
-    // A standalone server has no change streams: waiters poll, backing off to 5 requests a second.
+    caps.native_expiry = settings.ttl_index;
     caps.min_poll_interval = std::chrono::milliseconds(5);
-    caps.max_poll_interval = std::chrono::milliseconds(200);
+    if (settings.replica_set_named) {
+        // A replica set has change streams: a store wakes the waiters, who look again only
+        // once a second in case an event was lost.
+        caps.pushes_changes = true;
+        caps.max_poll_interval = std::chrono::milliseconds(1000);
+    } else {
+        // A standalone server may have none: waiters back off to 5 looks a second (a direct
+        // connection to a replica set member still hears its change stream).
+        caps.max_poll_interval = std::chrono::milliseconds(200);
+    }
     return caps;
 }
 
@@ -153,6 +117,15 @@ backend_capabilities mongo_capabilities() {
 void init_driver() {
     static const bool done = [] {
         mongoc_init();
+        // libmongoc prints its own messages, down to DEBUG, on stderr by default: its warnings and
+        // errors go to cachier's log instead (debug: every failure that matters is reported by
+        // the backend itself), the rest nowhere.
+        mongoc_log_set_handler(
+            [](mongoc_log_level_t level, const char* domain, const char* message, void*) {
+                if (level <= MONGOC_LOG_LEVEL_WARNING)
+                    log(log_level::debug, std::string("libmongoc ") + domain + ": " + message);
+            },
+            nullptr);
         return true;
     }();
     (void)done;
@@ -160,7 +133,8 @@ void init_driver() {
 
 class mongo_store final : public backend {
 public:
-    explicit mongo_store(mongo_settings settings) : backend("mongodb", mongo_capabilities()), settings_(std::move(settings)) {
+    explicit mongo_store(mongo_settings settings)
+        : backend("mongodb", mongo_capabilities(settings)), settings_(std::move(settings)) {
         init_driver();
         bson_error_t error;
         uri_ = mongoc_uri_new_with_error(settings_.uri.c_str(), &error);
@@ -177,6 +151,7 @@ public:
     }
 
     ~mongo_store() override {
+        listener_.reset();  // its thread uses the URI and this object
         if (pool_ != nullptr) mongoc_client_pool_destroy(pool_);
         mongoc_uri_destroy(uri_);
     }
@@ -215,6 +190,9 @@ protected:
         append_text(&set, "owner", token);
         bson_append_int64(&set, "lease", -1, now + lease.count() * 1000);
         bson_append_document_end(update.get(), &set);
+        // The TTL monitor must not delete a claimed entry (its claim would go with it); the
+        // store that ends the claim sets the expiry again.
+        if (settings_.ttl_index) append_unset(update.get(), {"expire_at"});
 
         mongoc_find_and_modify_opts_t* opts = mongoc_find_and_modify_opts_new();
         mongoc_find_and_modify_opts_set_update(opts, update.get());
@@ -268,13 +246,17 @@ protected:
             bson_append_int64(&set, "stored", -1,
                               now - std::chrono::duration_cast<std::chrono::microseconds>(request.age).count());
             bson_append_int64(&set, "size", -1, static_cast<std::int64_t>(request.value.size()));
-            if (request.expires_after)
-                bson_append_int64(&set, "expires", -1,
-                                  now + std::chrono::duration_cast<std::chrono::microseconds>(*request.expires_after).count());
+            if (request.expires_after) {
+                const std::int64_t expires =
+                    now + std::chrono::duration_cast<std::chrono::microseconds>(*request.expires_after).count();
+                bson_append_int64(&set, "expires", -1, expires);
+                if (settings_.ttl_index) bson_append_date_time(&set, "expire_at", -1, expires / 1000);
+            }
             bson_append_document_end(doc, &set);
-            if (release && request.expires_after) append_unset(doc, {"owner", "lease"});
-            else if (release) append_unset(doc, {"owner", "lease", "expires"});
-            else if (!request.expires_after) append_unset(doc, {"expires"});
+            std::vector<const char*> unset;
+            if (release) unset = {"owner", "lease"};
+            if (!request.expires_after) unset.insert(unset.end(), {"expires", "expire_at"});
+            if (!unset.empty()) append_unset(doc, unset);
             return doc;
         };
         if (request.release != nullptr) {
@@ -298,7 +280,7 @@ protected:
         append_exists(claimed.get(), "value", true);
         append_exists(claimed.get(), "owner", true);
         document unset;
-        append_unset(unset.get(), {"value", "stored", "size", "expires"});
+        append_unset(unset.get(), value_fields);
         if (c.update(claimed.get(), unset.get(), false, false, "remove an entry") > 0) return true;
         document filter;
         append_entry(filter.get(), ref);
@@ -312,7 +294,7 @@ protected:
         append_function(claimed.get(), function);
         append_exists(claimed.get(), "owner", true);
         document unset;
-        append_unset(unset.get(), {"value", "stored", "size", "expires"});
+        append_unset(unset.get(), value_fields);
         c.update(claimed.get(), unset.get(), false, true, "clear a function");
         document unclaimed;
         append_function(unclaimed.get(), function);
@@ -351,7 +333,7 @@ protected:
         };
         document claimed(old(true));
         document unset;
-        append_unset(unset.get(), {"value", "stored", "size", "expires"});
+        append_unset(unset.get(), value_fields);
         const auto kept_claims = c.update(claimed.get(), unset.get(), false, true, "remove old entries");
         document unclaimed(old(false));
         return static_cast<std::size_t>(kept_claims + c.remove(unclaimed.get(), true, "remove old entries"));
@@ -411,16 +393,76 @@ protected:
         });
     }
 
-    void do_watch(std::string_view) override {
-        // Change streams need a replica set; this backend waits by polling (capabilities), and
-        // says so once.
-        static std::once_flag said;
-        std::call_once(said, [] {
-            log(log_level::debug, "mongodb: waiters poll for values (5 requests a second once backed off)");
-        });
+    void do_watch(std::string_view function) override {
+        {
+            client c(*this);
+            (void)server_now_us(c);  // hello has answered: whether the server is a replica set is known
+        }
+        if (!replica_set_.load(std::memory_order_acquire)) {
+            say_once(said_polling_, "mongodb at " + settings_.description +
+                                        ": a standalone server has no change streams; waiters poll for values");
+            return;
+        }
+        detail::change_listener<change_stream>* listener = nullptr;
+        {
+            const std::lock_guard lock(stream_mutex_);
+            ++watched_functions_[std::string(function)];
+            if (!listener_) {
+                listener_ = std::make_unique<detail::change_listener<change_stream>>(
+                    "mongodb change stream", [this] { return open_change_stream(); },
+                    [this](change_stream&, const std::string&, bool on) { streaming_ = on; },
+                    [this](change_stream& stream, int wake_fd) { receive_changes(stream, wake_fd); });
+                say_once(said_streaming_, "mongodb at " + settings_.description +
+                                              ": waiters hear of values through a change stream (replica set)");
+            }
+            listener = listener_.get();
+        }
+        listener->watch(changes_channel);
+    }
+
+    void do_unwatch(std::string_view function) override {
+        const std::lock_guard lock(stream_mutex_);
+        const auto it = watched_functions_.find(std::string(function));
+        if (it == watched_functions_.end()) return;
+        if (--it->second == 0) watched_functions_.erase(it);
+        if (listener_) listener_->unwatch(changes_channel);
     }
 
 private:
+    /// The one channel of the change listener: the stream covers the whole collection.
+    static constexpr const char* changes_channel = "collection";
+
+    static void say_once(std::once_flag& flag, const std::string& message) {
+        std::call_once(flag, [&] { log(log_level::debug, message); });
+    }
+
+    std::unique_ptr<change_stream> open_change_stream() {
+        return std::make_unique<change_stream>(uri_, settings_.database, settings_.collection, [this](const char* message) {
+            return "mongodb at " + settings_.description + ": " + scrub(message);
+        });
+    }
+
+    /// The listener's thread: events while something is watched, else a wait to be woken.
+    void receive_changes(change_stream& stream, int wake_fd) {
+        if (!streaming_) {
+            pollfd woken{wake_fd, POLLIN, 0};
+            ::poll(&woken, 1, 1000);
+            return;
+        }
+        // The stream covers the collection; only the watched functions' changes are reported.
+        stream.receive([this](const stream_change& change) {
+            std::vector<std::string> functions;
+            {
+                const std::lock_guard lock(stream_mutex_);
+                if (!change.function.empty() && watched_functions_.count(change.function) > 0)
+                    functions.push_back(change.function);
+                else if (change.function.empty())  // naming no entry: any watched one may have changed
+                    for (const auto& [name, count] : watched_functions_) functions.push_back(name);
+            }
+            for (const auto& name : functions) report_change({name, change.key, change.kind});
+        });
+    }
+
     /// A client popped from the pool for one operation, with the collection.
     class client {
     public:
@@ -502,9 +544,20 @@ private:
         if (index_ready_.load(std::memory_order_acquire)) return;
         const std::lock_guard lock(index_mutex_);
         if (index_ready_.load(std::memory_order_relaxed)) return;
-        document command(BCON_NEW("createIndexes", BCON_UTF8(settings_.collection.c_str()), "indexes", "[", "{", "key", "{",
-                                  "function", BCON_INT32(1), "key", BCON_INT32(1), "}", "name",
-                                  BCON_UTF8("cachier_function_key"), "unique", BCON_BOOL(true), "}", "]"));
+        document command(BCON_NEW("createIndexes", BCON_UTF8(settings_.collection.c_str())));
+        bson_t indexes;
+        bson_append_array_begin(command.get(), "indexes", -1, &indexes);
+        document unique(BCON_NEW("key", "{", "function", BCON_INT32(1), "key", BCON_INT32(1), "}", "name",
+                                 BCON_UTF8("cachier_function_key"), "unique", BCON_BOOL(true)));
+        bson_append_document(&indexes, "0", -1, unique.get());
+        if (settings_.ttl_index) {
+            // The server's TTL monitor drops entries once expire_at has passed (reads never
+            // return them after `expires` anyway).
+            document ttl(BCON_NEW("key", "{", "expire_at", BCON_INT32(1), "}", "name", BCON_UTF8("cachier_expiry"),
+                                  "expireAfterSeconds", BCON_INT32(0)));
+            bson_append_document(&indexes, "1", -1, ttl.get());
+        }
+        bson_append_array_end(command.get(), &indexes);
         reply_doc reply;
         bson_error_t error;
         if (!mongoc_collection_write_command_with_opts(c.collection(), command.get(), nullptr, &reply.doc, &error))
@@ -532,6 +585,7 @@ private:
         if (!bson_iter_init_find(&it, &reply.doc, "localTime") || !BSON_ITER_HOLDS_DATE_TIME(&it))
             throw backend_error("mongodb at " + settings_.description + ": hello has no localTime");
         clock_offset_us_.store(bson_iter_date_time(&it) * 1000 - (before + after) / 2, std::memory_order_relaxed);
+        if (!text_field(&reply.doc, "setName").empty()) replica_set_.store(true, std::memory_order_release);
         offset_measured_at_.store(after, std::memory_order_relaxed);
     }
 
@@ -570,9 +624,17 @@ private:
     std::atomic<bool> index_ready_{false};
     std::atomic<std::int64_t> clock_offset_us_{0};
     std::atomic<std::int64_t> offset_measured_at_{std::numeric_limits<std::int64_t>::min() / 2};
+    std::atomic<bool> replica_set_{false};  // hello named a replica set: change streams exist
+    std::once_flag said_polling_;
+    std::once_flag said_streaming_;
+    std::mutex stream_mutex_;
+    std::map<std::string, std::size_t> watched_functions_;
+    bool streaming_ = false;  // the listener's thread only
+    std::unique_ptr<detail::change_listener<change_stream>> listener_;  // made at the first watch
     on_fork_child fork_{[this] {
         renew_lock(pool_mutex_);
         renew_lock(index_mutex_);
+        renew_lock(stream_mutex_);
         pool_ = nullptr;  // the parent's: left alone (its sockets and threads are the parent's)
     }};
 };

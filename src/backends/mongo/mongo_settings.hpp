@@ -17,6 +17,8 @@ struct mongo_settings {
     std::string database;     // the URL's path, or "cachier"
     std::string collection;   // the `collection` option, or the factory's argument
     std::string description;  // mongodb://***@host:port/db, for messages
+    bool ttl_index = false;   // `ttl_index=true`: a TTL index lets the server drop expired entries
+    bool replica_set_named = false;  // replicaSet=... or mongodb+srv://: change streams are expected
     parsed_url url;           // what libmongoc's messages are scrubbed of
 };
 

@@ -1,5 +1,8 @@
-// mongodb:// URLs: cachier's own option (collection) taken out, the rest handed to libmongoc; and
-// the MongoDB backend's URL schemes.
+// mongodb:// URLs: cachier's own options (collection, ttl_index) taken out, the rest handed to
+// libmongoc; and the MongoDB backend's URL schemes.
+
+#include <algorithm>
+#include <cctype>
 
 #include <cachier/backends.hpp>
 #include <cachier/errors.hpp>
@@ -8,6 +11,21 @@
 #include "mongo_settings.hpp"
 
 namespace cachier::detail::mongo {
+namespace {
+
+std::string lowercase(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return text;
+}
+
+bool flag_value(const std::string& name, const std::string& value) {
+    const std::string v = lowercase(value);
+    if (v == "true" || v == "1") return true;
+    if (v == "false" || v == "0") return false;
+    throw url_error("query", "option " + name + " takes true or false, got \"" + value + "\"");
+}
+
+}  // namespace
 
 mongo_settings settings_from_url(const parsed_url& u, std::string_view collection) {
     if (u.scheme != "mongodb" && u.scheme != "mongodb+srv")
@@ -30,10 +48,19 @@ mongo_settings settings_from_url(const parsed_url& u, std::string_view collectio
         query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
         const std::string name = percent_decode(item.substr(0, item.find('=')), "query");
         if (item.empty()) continue;
+        const std::string value = item.find('=') == std::string_view::npos
+                                      ? std::string()
+                                      : percent_decode(item.substr(item.find('=') + 1), "query");
         if (name == "collection") {
-            s.collection = percent_decode(item.substr(item.find('=') + 1), "query");
+            s.collection = value;
             continue;
         }
+        if (name == "ttl_index") {
+            s.ttl_index = flag_value(name, value);
+            continue;
+        }
+        // libmongoc's option names are case-insensitive.
+        if (lowercase(name) == "replicaset" && !value.empty()) s.replica_set_named = true;
         kept.append(kept.empty() ? "?" : "&").append(item);
     }
     s.uri += kept;
@@ -41,6 +68,7 @@ mongo_settings settings_from_url(const parsed_url& u, std::string_view collectio
         s.collection.rfind("system.", 0) == 0)
         throw url_error("collection", "a collection name is not empty, holds no $ or NUL, and does not start "
                                       "with \"system.\"");
+    if (u.scheme == "mongodb+srv") s.replica_set_named = true;  // SRV records name a replica set's members
     s.description = redact_url(raw.substr(0, q));
     s.url = u;
     return s;
