@@ -10,9 +10,13 @@ cmake --preset default >/dev/null
 programs=(memory file sqlite postgres redis mongo)
 cmake --build --preset default --target "${programs[@]/#/cachier_bench_}"
 mongo_dir=$(mktemp -d)
+mongo_rs_dir=$(mktemp -d)
 export CACHIER_BENCH_MONGO_URL CACHIER_BENCH_MONGO_LOG=$mongo_dir/commands.log
+export CACHIER_BENCH_MONGO_RS_URL CACHIER_BENCH_MONGO_RS_LOG=$mongo_rs_dir/commands.log
+trap 'bash scripts/mongo-server.sh stop "$mongo_dir"; bash scripts/mongo-server.sh stop "$mongo_rs_dir"
+      rm -rf "$mongo_dir" "$mongo_rs_dir"' EXIT
 CACHIER_BENCH_MONGO_URL=$(bash scripts/mongo-server.sh start "$mongo_dir")
-trap 'bash scripts/mongo-server.sh stop "$mongo_dir"; rm -rf "$mongo_dir"' EXIT
+CACHIER_BENCH_MONGO_RS_URL=$(bash scripts/mongo-server.sh start "$mongo_rs_dir" --replica-set rs0)
 bash scripts/redis-server.sh run "$(mktemp -d)" bash scripts/postgres-server.sh run "$(mktemp -d)" \
     bash -c 'export CACHIER_BENCH_REDIS_URL=$CACHIER_REDIS_URL CACHIER_BENCH_POSTGRES_URL=$CACHIER_POSTGRES_URL
              status=0

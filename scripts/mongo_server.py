@@ -107,7 +107,9 @@ class Server:
         self.address = address
         # The change events (sequence number, namespace, event), kept while any stream was opened.
         self.events = collections.deque(maxlen=10000)
-        self.event_sequence = itertools.count(1)
+        # Numbered from the clock, so that a resume token of an earlier run of the server (a
+        # restart) points before every event of this one, as a real replica set's oplog would.
+        self.event_sequence = itertools.count(time.time_ns() // 1000)
         self.streams_opened = False
 
     def run(self, db_name, command):

@@ -244,6 +244,21 @@ TEST(MongoBackend, ReplicaSetReportsOtherProcessesChangesThroughAChangeStream) {
     EXPECT_TRUE(cachier::test::eventually([&] { return changes->saw("f", "", cachier::change_kind::removed); }, 3s))
         << "a deleted document names no entry: every watched function hears of it";
     EXPECT_FALSE(changes->saw("f", "k2", cachier::change_kind::stored)) << "taking a claim is no store";
+
+    server.stop();
+    server.start();  // the stream breaks; the listener opens it again by itself
+    changes->forget();
+    EXPECT_TRUE(cachier::test::eventually(
+        [&] {
+            try {
+                other->store({"f", "k3"}, value_of("again"));
+            } catch (const cachier::backend_error&) {
+                return false;  // the other backend is reconnecting too
+            }
+            return cachier::test::eventually([&] { return changes->saw("f", "k3", cachier::change_kind::stored); }, 500ms);
+        },
+        10s))
+        << "the change stream did not come back after a server restart";
 }
 
 TEST(MongoBackend, StandaloneServerSaysItsWaitersPoll) {

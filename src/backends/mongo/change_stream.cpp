@@ -1,5 +1,6 @@
 #include "change_stream.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -61,7 +62,9 @@ std::optional<stream_change> change_of(const bson_t* event) {
 
 change_stream::change_stream(const mongoc_uri_t* uri, const std::string& database, const std::string& collection,
                              std::function<std::string(const char*)> describe_error)
-    : describe_error_(std::move(describe_error)) {
+    : describe_error_(std::move(describe_error)),
+      // A getMore that waits longer than the socket timeout would look like a dead server.
+      await_ms_(std::clamp(mongoc_uri_get_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, 2000) / 2, 20, 500)) {
     client_ = mongoc_client_new_from_uri(uri);
     if (client_ == nullptr) throw backend_error(describe_error_("cannot make a client for its change stream"));
     mongoc_client_set_error_api(client_, MONGOC_ERROR_API_VERSION_2);
@@ -69,7 +72,7 @@ change_stream::change_stream(const mongoc_uri_t* uri, const std::string& databas
     // The values stay on the server: the events carry names and times only.
     bson_t* pipeline = BCON_NEW("pipeline", "[", "{", "$project", "{", "fullDocument.value", BCON_INT32(0),
                                 "updateDescription.updatedFields.value", BCON_INT32(0), "}", "}", "]");
-    bson_t* opts = BCON_NEW("fullDocument", BCON_UTF8("updateLookup"), "maxAwaitTimeMS", BCON_INT32(await_ms));
+    bson_t* opts = BCON_NEW("fullDocument", BCON_UTF8("updateLookup"), "maxAwaitTimeMS", BCON_INT32(await_ms_));
     stream_ = mongoc_collection_watch(collection_, pipeline, opts);
     bson_destroy(pipeline);
     bson_destroy(opts);
@@ -91,9 +94,9 @@ change_stream::~change_stream() {
 }
 
 void change_stream::receive(const std::function<void(const stream_change&)>& deliver) {
-    // libmongoc's next() waits for the following batch when one ends: stop after await_ms even
-    // while events keep coming, so that the listener can see it is stopping.
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(await_ms);
+    // libmongoc's next() waits for the following batch when one ends: stop after the await time
+    // even while events keep coming, so that the listener can see it is stopping.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(await_ms_);
     const bson_t* event = nullptr;
     while (mongoc_change_stream_next(stream_, &event)) {
         if (auto change = change_of(event)) deliver(*change);

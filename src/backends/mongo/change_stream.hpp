@@ -25,9 +25,6 @@ std::optional<stream_change> change_of(const bson_t* event);
 /// One open change stream, with its own client (a listener's thread blocks in it).
 class change_stream {
 public:
-    /// How long one receive waits for events when none come: the getMore's maxAwaitTimeMS.
-    static constexpr int await_ms = 500;
-
     /// Opens the stream; throws backend_error with `describe_error`'s words.
     change_stream(const mongoc_uri_t* uri, const std::string& database, const std::string& collection,
                   std::function<std::string(const char*)> describe_error);
@@ -35,14 +32,15 @@ public:
     change_stream(const change_stream&) = delete;
     change_stream& operator=(const change_stream&) = delete;
 
-    /// Nothing: a libmongoc call cannot be interrupted; a receive returns after await_ms.
+    /// Nothing: a libmongoc call cannot be interrupted; a receive returns after its await time.
     void interrupt() noexcept {}
 
-    /// Delivers the events that come within await_ms; throws backend_error when the stream fails.
+    /// Delivers the events that come within the await time; throws backend_error when the stream fails.
     void receive(const std::function<void(const stream_change&)>& deliver);
 
 private:
     std::function<std::string(const char*)> describe_error_;
+    int await_ms_ = 500;  // the getMore's maxAwaitTimeMS: half the socket timeout, at most 500 ms
     mongoc_client_t* client_ = nullptr;
     mongoc_collection_t* collection_ = nullptr;
     mongoc_change_stream_t* stream_ = nullptr;
