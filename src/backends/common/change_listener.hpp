@@ -55,15 +55,15 @@ public:
     change_listener(const change_listener&) = delete;
     change_listener& operator=(const change_listener&) = delete;
 
-    /// Starts listening to `channel` (counted) and, while connected, waits a little for the
-    /// subscription, so that changes made after it returns are heard.
+    /// Starts listening to `channel` (counted) and, unless the server is failing, waits a little
+    /// for the subscription (and a first connection), so that changes made after it returns are heard.
     void watch(const std::string& channel) {
         std::unique_lock lock(mutex_);
         if (++wanted_[channel] > 1) return;
         wake();
-        if (!connection_) return;  // reconnecting: it subscribes to every wanted channel when it is back
+        if (failing_) return;  // reconnecting: it subscribes to every wanted channel when it is back
         applied_changed_.wait_for(lock, std::chrono::milliseconds(200),
-                                  [&] { return stopping_ || subscribed_.count(channel) > 0; });
+                                  [&] { return stopping_ || failing_ || subscribed_.count(channel) > 0; });
     }
 
     /// Ends one watch of `channel`.
@@ -121,6 +121,7 @@ private:
                     if (stopping_) return;
                     connection_ = std::move(owned);
                     subscribed_.clear();
+                    failing_ = false;
                 }
                 pause = first_pause;
                 while (!is_stopping()) {
@@ -135,7 +136,9 @@ private:
                 const std::lock_guard lock(mutex_);
                 connection_.reset();
                 subscribed_.clear();
+                failing_ = true;
             }
+            applied_changed_.notify_all();
             for (auto slept = std::chrono::milliseconds(0); slept < pause && !is_stopping();
                  slept += std::chrono::milliseconds(10))
                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -156,6 +159,7 @@ private:
     std::mutex mutex_;
     std::condition_variable applied_changed_;
     bool stopping_ = false;
+    bool failing_ = false;  // the last connection failed or broke; a new one is not up yet
     std::map<std::string, std::size_t> wanted_;
     std::set<std::string> subscribed_;
     std::unique_ptr<Connection> connection_;
