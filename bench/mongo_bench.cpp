@@ -4,11 +4,13 @@
 // hears of the value through a change stream; scripts/bench.sh sets all four).
 // Run: build/default/bench/cachier_bench_mongo (Release), or every program with scripts/bench.sh.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <mongoc/mongoc.h>
 #include <unistd.h>
@@ -27,37 +29,38 @@ std::string collection_url(const std::string& name) {
     return std::string(bench_mongo_url()) + "/cachier_bench?collection=" + name + std::to_string(::getpid());
 }
 
-// One raw libmongoc find of one document holding the same bytes a cached value has, through a
-// pooled client as the backend uses, in a collection of as many documents as the hit benchmark's
-// (the test server scans collections: the number of documents counts).
+// One raw libmongoc find of one of the very documents the hit benchmark reads: a collection that
+// cachier filled the same way (2,048 entries), queried by (function, key) through a pooled client
+// as the backend uses (the test server scans collections: the documents and their number count).
 void BM_MongoRawFindOne(benchmark::State& state) {
     if (bench_mongo_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_MONGO_URL is not set");
+    const std::string function = "bench.mongo.price";
+    auto store = cachier::backend_from_url(collection_url("raw"));
+    auto filled = cached_price_on(store, function);
+    std::vector<std::string> keys;
+    store->list_entries(function, [&](const cachier::entry_info& e) {
+        keys.push_back(e.key);
+        return true;
+    });
     mongoc_init();
     mongoc_uri_t* uri = mongoc_uri_new(bench_mongo_url());
     mongoc_client_pool_t* pool = mongoc_client_pool_new(uri);
     mongoc_client_t* client = mongoc_client_pool_pop(pool);
-    mongoc_collection_t* collection = mongoc_client_get_collection(client, "cachier_bench", "raw");
-    const std::string value = cachier::encode(price(skus()[0], 3));
-    const auto* function = reinterpret_cast<const std::uint8_t*>("bench");
-    mongoc_collection_drop(collection, nullptr);
-    for (std::size_t k = 0; k < skus().size(); ++k) {
-        bson_t* doc = BCON_NEW("function", BCON_BIN(BSON_SUBTYPE_BINARY, function, 5), "key", BCON_UTF8(skus()[k].c_str()),
-                               "value",
-                               BCON_BIN(BSON_SUBTYPE_BINARY, reinterpret_cast<const std::uint8_t*>(value.data()),
-                                        static_cast<std::uint32_t>(value.size())));
-        mongoc_collection_insert_one(collection, doc, nullptr, nullptr, nullptr);
-        bson_destroy(doc);
-    }
+    mongoc_collection_t* collection = mongoc_client_get_collection(
+        client, "cachier_bench", ("raw" + std::to_string(::getpid())).c_str());
+    const auto* name = reinterpret_cast<const std::uint8_t*>(function.data());
+    const auto name_size = static_cast<std::uint32_t>(function.size());
     bson_t* opts = BCON_NEW("limit", BCON_INT64(1));
     std::size_t k = 0;
     for (auto _ : state) {
-        bson_t* filter = BCON_NEW("function", BCON_BIN(BSON_SUBTYPE_BINARY, function, 5), "key", BCON_UTF8(skus()[k].c_str()));
+        bson_t* filter = BCON_NEW("function", BCON_BIN(BSON_SUBTYPE_BINARY, name, name_size), "key",
+                                  BCON_UTF8(keys[k].c_str()));
         mongoc_cursor_t* cursor = mongoc_collection_find_with_opts(collection, filter, opts, nullptr);
         const bson_t* found = nullptr;
-        benchmark::DoNotOptimize(mongoc_cursor_next(cursor, &found));
+        if (!mongoc_cursor_next(cursor, &found)) state.SkipWithError("a stored document was not found");
         mongoc_cursor_destroy(cursor);
         bson_destroy(filter);
-        k = (k + 1) % static_cast<std::size_t>(key_count);
+        k = (k + 1) % std::min<std::size_t>(keys.size(), key_count);
     }
     bson_destroy(opts);
     mongoc_collection_destroy(collection);
