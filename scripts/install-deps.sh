@@ -11,6 +11,7 @@ packages=(
     libsqlite3-dev libpq-dev postgresql-15
     clang libclang-rt-14-dev
     python3-mongomock python3-pymongo libmongoc-dev libbson-dev
+    radosgw ceph-mon ceph-osd curl libcurl4-openssl-dev libpugixml-dev
 )
 
 missing=()

@@ -52,7 +52,7 @@ void test_server::signal_all(int signal) const {
     // The main process's pid is the first line of its pid file (redis.pid, or PostgreSQL's
     // data/postmaster.pid); its children are found through /proc.
     pid_t main = 0;
-    for (const char* file : {"redis.pid", "mongo.pid", "data/postmaster.pid"}) {
+    for (const char* file : {"redis.pid", "mongo.pid", "rgw.pid", "data/postmaster.pid"}) {
         std::ifstream in(dir_ / file);
         if (in >> main) break;
     }

@@ -45,6 +45,13 @@ public:
     explicit mongo_server(std::string extra_options = "") : test_server("mongo-server.sh", std::move(extra_options)) {}
 };
 
+/// A one-node Ceph cluster with its RADOS Gateway (scripts/s3-server.sh); url() is the endpoint,
+/// http://127.0.0.1:PORT, and the gateway's user has the script's test credentials.
+class s3_server : public test_server {
+public:
+    s3_server() : test_server("s3-server.sh", "") {}
+};
+
 /// A PostgreSQL 15 cluster with a database cachier_test.
 class postgres_server : public test_server {
 public:
