@@ -25,5 +25,6 @@ scheme_list file_schemes();    // src/backends/file
 scheme_list sql_schemes();     // src/backends/sql (SQLite and PostgreSQL)
 scheme_list redis_schemes();   // src/backends/redis
 scheme_list mongo_schemes();   // src/backends/mongo
+scheme_list s3_schemes();      // src/backends/s3
 
 }  // namespace cachier::detail

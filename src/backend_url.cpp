@@ -12,15 +12,11 @@ namespace cachier {
 namespace detail {
 namespace {
 
-std::shared_ptr<backend> s3_from_url(const parsed_url&) {
-    throw backend_not_in_build("s3", "CACHIER_WITH_S3", "libcurl4-openssl-dev");
-}
-
 const scheme_list& all_schemes() {
     static const scheme_list schemes = [] {
         scheme_list all;
         for (auto part : {memory_schemes(), file_schemes(), sql_schemes(), redis_schemes(), mongo_schemes(),
-                          scheme_list{{"s3", s3_from_url}}})
+                          s3_schemes()})
             all.insert(all.end(), part.begin(), part.end());
         return all;
     }();
@@ -38,10 +34,6 @@ std::shared_ptr<backend> backend_from_url(std::string_view url) {
         known += (known.empty() ? "" : ", ") + std::string(s.scheme);
     }
     throw url_error("scheme", "unknown scheme \"" + parsed.scheme + "\" (expected one of " + known + ")");
-}
-
-std::shared_ptr<backend> s3_backend(const s3_backend_options&) {
-    throw detail::backend_not_in_build("s3", "CACHIER_WITH_S3", "libcurl4-openssl-dev");
 }
 
 }  // namespace cachier

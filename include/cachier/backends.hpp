@@ -111,17 +111,34 @@ struct redis_options {
 /// The MongoDB backend; throws backend_not_built in builds without it.
 [[nodiscard]] std::shared_ptr<backend> mongo_backend(std::string_view url, std::string_view collection);
 
-/// Settings of the S3 backend.
+/// Settings of the S3 backend. Credentials never travel in a URL: they come from here, else from
+/// the environment, as the AWS tools read it.
 struct s3_backend_options {
-    std::string bucket;             ///< bucket name
-    std::string prefix = "cachier"; ///< key prefix inside the bucket
-    std::string endpoint;           ///< e.g. "https://s3.eu-west-1.amazonaws.com" or a local server
-    std::string region = "us-east-1";
-    std::string access_key_id;      ///< empty: from $AWS_ACCESS_KEY_ID
-    std::string secret_access_key;  ///< empty: from $AWS_SECRET_ACCESS_KEY
+    std::string bucket;             ///< bucket name (3 to 63 lowercase letters, digits, '.' and '-')
+    std::string prefix = "cachier"; ///< the first part of every object key: {prefix}/{function}/...
+    /// e.g. "https://s3.eu-west-1.amazonaws.com" or "http://127.0.0.1:7480"; empty: $AWS_ENDPOINT_URL,
+    /// else AWS's endpoint of the region.
+    std::string endpoint;
+    std::string region;             ///< empty: $AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1
+    std::string access_key_id;      ///< empty: $AWS_ACCESS_KEY_ID
+    std::string secret_access_key;  ///< empty: $AWS_SECRET_ACCESS_KEY; never shown in errors or logs
+    std::string session_token;      ///< empty: $AWS_SESSION_TOKEN (temporary credentials)
+    /// Path-style (`endpoint/bucket/key`) or virtual-hosted (`bucket.endpoint/key`) addressing.
+    /// Unset: virtual-hosted on AWS's own endpoints, path-style on any other endpoint.
+    std::optional<bool> path_style;
+    duration connect_timeout = std::chrono::seconds(2);  ///< to open a connection
+    /// How long one request may take, retries of 5xx and SlowDown replies included; past it the
+    /// call goes on without the cache and the failure is reported.
+    duration request_timeout = std::chrono::seconds(5);
+    pool_options pool;              ///< kept-alive connections shared by the process's threads
 };
 
-/// The S3 backend; throws backend_not_built in builds without it.
+/// The S3 backend. Throws config_error for a bad bucket name, endpoint or missing credentials,
+/// backend_not_built in builds without it.
 [[nodiscard]] std::shared_ptr<backend> s3_backend(const s3_backend_options& options);
+
+/// The S3 backend from a URL: `s3://bucket[/prefix][?endpoint=...&region=...&path_style=true&
+/// connect_timeout=2s&request_timeout=5s&pool_size=8]`. A URL holding credentials is refused.
+[[nodiscard]] std::shared_ptr<backend> s3_backend(std::string_view url);
 
 }  // namespace cachier
