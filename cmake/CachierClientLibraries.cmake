@@ -48,3 +48,8 @@ if(PostgreSQL_FOUND)
     cachier_client_library(libpq INCLUDE_DIRS ${PostgreSQL_INCLUDE_DIRS} LIBRARIES ${PostgreSQL_LIBRARIES}
         PKG -lpq)
 endif()
+
+find_package(CURL QUIET)
+if(CURL_FOUND)
+    cachier_client_library(curl INCLUDE_DIRS ${CURL_INCLUDE_DIRS} LIBRARIES ${CURL_LIBRARIES} PKG -lcurl)
+endif()
