@@ -49,7 +49,11 @@ if(PostgreSQL_FOUND)
         PKG -lpq)
 endif()
 
+# The S3 backend's: libcurl (HTTP and SigV4) and pugixml (the XML of listings), as one target.
 find_package(CURL QUIET)
-if(CURL_FOUND)
-    cachier_client_library(curl INCLUDE_DIRS ${CURL_INCLUDE_DIRS} LIBRARIES ${CURL_LIBRARIES} PKG -lcurl)
+find_path(CACHIER_PUGIXML_INCLUDE_DIR pugixml.hpp)
+find_library(CACHIER_PUGIXML_LIBRARY pugixml)
+if(CURL_FOUND AND CACHIER_PUGIXML_INCLUDE_DIR AND CACHIER_PUGIXML_LIBRARY)
+    cachier_client_library(curl INCLUDE_DIRS ${CURL_INCLUDE_DIRS} ${CACHIER_PUGIXML_INCLUDE_DIR}
+        LIBRARIES ${CURL_LIBRARIES} ${CACHIER_PUGIXML_LIBRARY} PKG "-lcurl -lpugixml")
 endif()

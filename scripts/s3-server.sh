@@ -69,7 +69,7 @@ osd data = $dir/osd-\$id
 keyring = $dir/keyring
 
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:$4
+rgw frontends = beast endpoint=127.0.0.1:$4 tcp_nodelay=1
 rgw dns name = 127.0.0.1
 ms mon client mode = crc secure
 EOF

@@ -55,15 +55,11 @@ void backend::release_claim(const key_ref& ref, const claim_token& token) {
 }
 
 void backend::store(const key_ref& ref, const store_request& request) {
-    guarded(
-        "store a value",
-        [&] {
-            do_store(ref, request);
-            if (request.release != nullptr && !capabilities_.store_releases_claim)
-                do_release_claim(ref, *request.release);
-        },
-        request.value.size());
+    guarded("store a value", [&] { do_store(ref, request); }, request.value.size());
+    // Reported before a separate release: the waiters can read the value already.
     report_change({ref.function, ref.key, change_kind::stored});
+    if (request.release != nullptr && !capabilities_.store_releases_claim)
+        guarded("release a claim", [&] { do_release_claim(ref, *request.release); });
 }
 
 bool backend::remove(const key_ref& ref) {

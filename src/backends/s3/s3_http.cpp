@@ -16,7 +16,7 @@
 namespace cachier::detail::s3 {
 namespace {
 
-using clock = std::chrono::steady_clock;
+using steady = std::chrono::steady_clock;
 
 /// A broken connection or an endpoint that cannot be reached: worth another attempt.
 struct transport_failure {
@@ -147,7 +147,7 @@ s3_http::s3_http(s3_settings settings) : settings_(std::move(settings)) {
 s3_http::~s3_http() = default;
 
 s3_response s3_http::send(const s3_request& request, const char* doing) {
-    const auto deadline = clock::now() + settings_.request_timeout;
+    const auto deadline = steady::now() + settings_.request_timeout;
     // Built once: the URL, the signing scope and the headers are the same on every attempt.
     const std::string host_part = settings_.endpoint.substr(settings_.endpoint.find("://") + 3);
     const std::string scheme = settings_.endpoint.substr(0, settings_.endpoint.find("://"));
@@ -172,7 +172,7 @@ s3_response s3_http::send(const s3_request& request, const char* doing) {
             auto c = pool_->acquire();
             CURL* h = c->handle;
             curl_easy_reset(h);  // keeps the connection cache: the next request reuses the socket
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
             if (left <= std::chrono::milliseconds::zero()) throw transport_failure{"no time left"};
             std::array<char, CURL_ERROR_SIZE> error{};
             curl_easy_setopt(h, CURLOPT_URL, url.c_str());
@@ -197,12 +197,14 @@ s3_response s3_http::send(const s3_request& request, const char* doing) {
             } else if (method != "GET") {
                 curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method);
             }
+            const auto sent = steady::now();
             const CURLcode rc = curl_easy_perform(h);
             if (rc != CURLE_OK) {
                 c->broken = true;
                 throw transport_failure{error[0] != '\0' ? std::string(error.data()) : curl_easy_strerror(rc)};
             }
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
+            if (const auto date = parse_http_date_us(response.date)) clock_.sample(*date, sent, steady::now());
             long opened = 0;
             curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &opened);
             connections_opened_ += static_cast<std::uint64_t>(opened);
@@ -227,7 +229,7 @@ s3_response s3_http::send(const s3_request& request, const char* doing) {
             last_failure = "HTTP " + std::to_string(response.status) +
                            (response.error_code().empty() ? "" : " " + response.error_code());
         const auto pause = jittered(backoff);
-        if (clock::now() + pause >= deadline)
+        if (steady::now() + pause >= deadline)
             throw backend_error(settings_.description() + " could not " + doing + ": " + last_failure);
         std::this_thread::sleep_for(pause);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "s3_settings.hpp"
+#include "server_clock.hpp"
 
 namespace cachier::detail::s3 {
 
@@ -56,6 +57,9 @@ public:
 
     [[nodiscard]] const s3_settings& settings() const noexcept { return settings_; }
 
+    /// The server's clock, from the Date of every reply.
+    [[nodiscard]] const server_clock& clock() const noexcept { return clock_; }
+
     /// How many connections the requests so far have opened (a kept-alive one is opened once).
     [[nodiscard]] std::uint64_t connections_opened() const noexcept { return connections_opened_.load(); }
 
@@ -66,6 +70,7 @@ private:
     s3_settings settings_;
     std::unique_ptr<pool> pool_;
     std::atomic<std::uint64_t> connections_opened_{0};
+    server_clock clock_;
 };
 
 /// `text` percent-encoded for an S3 URL path or query: every byte but A-Z a-z 0-9 - . _ ~, and '/'
