@@ -4,7 +4,8 @@
 # memory). It checks SigV4 signatures and makes conditional PUTs atomic, as S3 does.
 #   scripts/s3-server.sh start DIR    prints the endpoint, http://127.0.0.1:PORT
 #   scripts/s3-server.sh stop DIR
-#   scripts/s3-server.sh run DIR COMMAND...   starts a server, runs COMMAND with CACHIER_S3_ENDPOINT,
+#   scripts/s3-server.sh run DIR COMMAND...   starts a server with a bucket "cachier-test", runs
+#                                             COMMAND with CACHIER_S3_ENDPOINT, CACHIER_S3_BUCKET,
 #                                             AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
 #                                             AWS_SECRET_ACCESS_KEY and AWS_REGION set, stops the
 #                                             server, and exits with COMMAND's status
@@ -116,8 +117,11 @@ case "$command" in
 run)
     endpoint=$(bash "$0" start "$dir")
     status=0
-    env CACHIER_S3_ENDPOINT="$endpoint" AWS_ENDPOINT_URL="$endpoint" AWS_ACCESS_KEY_ID="$access_key" \
-        AWS_SECRET_ACCESS_KEY="$secret_key" AWS_REGION=us-east-1 "$@" || status=$?
+    curl -sf -o /dev/null -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access_key:$secret_key" \
+        -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$endpoint/cachier-test" || status=$?
+    [ "$status" -ne 0 ] || env CACHIER_S3_ENDPOINT="$endpoint" CACHIER_S3_BUCKET=cachier-test \
+        AWS_ENDPOINT_URL="$endpoint" AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
+        AWS_REGION=us-east-1 "$@" || status=$?
     bash "$0" stop "$dir"
     rm -rf "$dir"
     exit "$status"
