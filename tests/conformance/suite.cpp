@@ -385,14 +385,14 @@ TEST_P(Conformance, MetricsCountHitsMissesAndLatency) {
 TEST_P(Conformance, StaleEntriesAreCleanedUpInTheBackground) {
     counted fn;
     auto o = base_options();
-    o.stale_after = 100ms;
+    o.stale_after = 400ms;  // five misses must be stored before the first goes stale (S3 under tsan: ~200 ms)
     o.cleanup_stale = true;
     o.cleanup_interval = 10ms;
     o.enable_metrics = true;
     auto f = cachier::cachier(fn_name(), fn, o);
     for (int i = 0; i < 5; ++i) f(i);
     ASSERT_EQ(f.metrics().entry_count.value_or(0), 5U);
-    std::this_thread::sleep_for(150ms);
+    std::this_thread::sleep_for(450ms);
     f(100);  // triggers a cleanup, then stores one fresh entry
     wait_for_background_work();
     EXPECT_TRUE(eventually([&] { return f.metrics().entry_count.value_or(99) <= 1; }, 3s));

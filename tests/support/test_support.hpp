@@ -4,7 +4,6 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -14,6 +13,8 @@
 #include <vector>
 
 #include <sys/types.h>
+
+#include <gtest/gtest.h>
 
 #include <cachier/cachier.hpp>
 
@@ -87,6 +88,23 @@ std::pair<int, int> call_through(F& f, const std::function<void()>& disrupt) {
     done = true;
     caller.join();
     return {calls, wrong};
+}
+
+/// After call_through: no call returned a wrong value, the outage was reported (metrics and a
+/// warning in `warnings`), and `f` uses its storage again by itself (f(1000) hits within 5 s).
+template <class F>
+void expect_outage_survived(F& f, std::pair<int, int> calls_and_wrong, const std::vector<std::string>& warnings) {
+    EXPECT_EQ(calls_and_wrong.second, 0);
+    EXPECT_GT(calls_and_wrong.first, 20);
+    EXPECT_GT(f.metrics().backend_errors, 0U) << "the outage was not reported";
+    EXPECT_FALSE(warnings.empty());
+    EXPECT_TRUE(eventually(
+        [&] {
+            const auto hits = f.metrics().hits;
+            return f(1000) == 7000 && f(1000) == 7000 && f.metrics().hits > hits;
+        },
+        std::chrono::seconds(5)))
+        << "did not reconnect by itself";
 }
 
 /// Collects log messages while alive, and restores the default callback afterwards.
