@@ -91,16 +91,31 @@ start_cluster() {
     ceph-mon "${conf[@]}" -i a --mkfs --monmap "$dir/monmap" --keyring "$dir/keyring"
     ceph-mon "${conf[@]}" -i a -f </dev/null >"$dir/mon.out" 2>&1 &
     echo $! >"$dir/mon.pid"
-    uuid=$(cat /proc/sys/kernel/random/uuid)
-    id=$(timeout 20 ceph "${conf[@]}" osd new "$uuid")
-    mkdir -p "$dir/osd-$id"
-    ceph-osd "${conf[@]}" -i "$id" --mkfs --osd-uuid "$uuid" >"$dir/osd-mkfs.out" 2>&1
-    ceph-osd "${conf[@]}" -i "$id" -f </dev/null >"$dir/osd.out" 2>&1 &
-    echo $! >"$dir/osd.pid"
-    for _ in $(seq 1 300); do
-        timeout 5 ceph "${conf[@]}" osd stat 2>/dev/null | grep -q "1 up" && break
+    # Every step can fail (a port taken between picking and binding): each is checked and
+    # bounded in time, and a failure makes the caller start over on other ports.
+    for _ in $(seq 1 100); do
+        port_in_use "$mon2" && break
+        kill -0 "$(cat "$dir/mon.pid")" 2>/dev/null || return 1
         sleep 0.05
     done
+    port_in_use "$mon2" || return 1
+    uuid=$(cat /proc/sys/kernel/random/uuid)
+    id=$(timeout 20 ceph "${conf[@]}" osd new "$uuid") || return 1
+    [ -n "$id" ] || return 1
+    mkdir -p "$dir/osd-$id"
+    ceph-osd "${conf[@]}" -i "$id" --mkfs --osd-uuid "$uuid" >"$dir/osd-mkfs.out" 2>&1 || return 1
+    ceph-osd "${conf[@]}" -i "$id" -f </dev/null >"$dir/osd.out" 2>&1 &
+    echo $! >"$dir/osd.pid"
+    local up=""
+    for _ in $(seq 1 100); do  # about 20 s at most
+        if timeout 5 ceph "${conf[@]}" osd stat 2>/dev/null | grep -q "1 up"; then
+            up=yes
+            break
+        fi
+        kill -0 "$(cat "$dir/osd.pid")" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    [ -n "$up" ] || return 1
     radosgw "${conf[@]}" -n client.rgw.a -f </dev/null >"$dir/rgw.out" 2>&1 &
     echo $! >"$dir/rgw.pid"
     for _ in $(seq 1 600); do

@@ -277,7 +277,9 @@ protected:
         for (const auto& encoded : functions) {
             function_info info;
             if (encoded.find('~') == std::string::npos) {
-                info.name = uri_decode(encoded);
+                auto name = uri_decode(encoded);
+                if (!name) continue;  // not a function's prefix
+                info.name = std::move(*name);
             } else {
                 const auto name = http_.send(get(root_prefix() + encoded + "/name"), "list functions");
                 if (name.status != 200) continue;  // being written, or not cachier's
@@ -423,16 +425,20 @@ private:
         return function_prefix(ref.function) + "c/" + std::string(ref.key);
     }
 
-    /// The function name of a listed prefix (written by function_prefix).
-    static std::string uri_decode(std::string_view text) {
+    /// The function name of a listed prefix (written by function_prefix); nothing for a prefix
+    /// that is not one (a foreign object in a shared bucket).
+    static std::optional<std::string> uri_decode(std::string_view text) {
         std::string out;
         for (std::size_t i = 0; i < text.size(); ++i) {
-            if (text[i] == '%' && i + 2 < text.size()) {
-                out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
-                i += 2;
-            } else {
+            if (text[i] != '%') {
                 out += text[i];
+                continue;
             }
+            if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
+                !std::isxdigit(static_cast<unsigned char>(text[i + 2])))
+                return std::nullopt;
+            out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
+            i += 2;
         }
         return out;
     }
