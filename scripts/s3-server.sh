@@ -72,6 +72,8 @@ keyring = $dir/keyring
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:$4 tcp_nodelay=1
 rgw dns name = 127.0.0.1
+# One PUT takes at most 16 MiB here (AWS: 5 GiB), so that a test can show a refused upload.
+rgw max put size = 16777216
 ms mon client mode = crc secure
 EOF
 }

@@ -37,6 +37,12 @@ read_result backend::read(const key_ref& ref, std::chrono::nanoseconds max_age) 
     return guarded("read an entry", [&] { return do_read(ref, max_age); });
 }
 
+read_result backend::poll(const key_ref& ref, std::chrono::nanoseconds max_age) {
+    return guarded("read an entry", [&] { return do_poll(ref, max_age); });
+}
+
+read_result backend::do_poll(const key_ref& ref, std::chrono::nanoseconds max_age) { return do_read(ref, max_age); }
+
 read_result backend::read_or_claim(const key_ref& ref, const claim_request& request) {
     return guarded("read or claim an entry", [&] { return do_read_or_claim(ref, request); });
 }

@@ -305,6 +305,8 @@ private:
                 found.claim = found.claimed ? claim_state::none : claim_state::live;
             } else if (claim_next_) {
                 found = c_.store().read_or_claim(c_.ref, {token(), c_.settings.claim_lease, max_age_});
+            } else if (waited_) {
+                found = c_.store().poll(c_.ref, max_age_);
             } else {
                 found = c_.store().read(c_.ref, max_age_);
             }

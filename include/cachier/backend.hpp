@@ -195,6 +195,11 @@ public:
     /// Reads one entry and, when it is missing or older than `max_age`, the state of its claim.
     [[nodiscard]] read_result read(const key_ref& ref, std::chrono::nanoseconds max_age);
 
+    /// A waiter's look at an entry another caller is computing, repeated until the claim ends: what
+    /// read() returns, except that it may report a live claim alone, without reading the entry
+    /// (storage whose read of both costs two requests then costs one per look while the claim lives).
+    [[nodiscard]] read_result poll(const key_ref& ref, std::chrono::nanoseconds max_age);
+
     /// Reads one entry and, when it is missing or stale and nobody else holds a live claim, claims
     /// it for `request.token` in the same operation. Never claims a fresh entry.
     [[nodiscard]] read_result read_or_claim(const key_ref& ref, const claim_request& request);
@@ -260,6 +265,9 @@ protected:
 
     /// Reads one entry; the claim state is needed only when the entry is missing or stale.
     virtual read_result do_read(const key_ref& ref, std::chrono::nanoseconds max_age) = 0;
+
+    /// See poll(). The default reads.
+    virtual read_result do_poll(const key_ref& ref, std::chrono::nanoseconds max_age);
 
     /// read_or_claim in one storage operation. The default reads, claims when it must and can,
     /// then reads again so that a value stored between the two is not claimed over.

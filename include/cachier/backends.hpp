@@ -2,8 +2,9 @@
 /// @file backends.hpp
 /// @brief Factories for the built-in backends.
 
-#include <filesystem>
 #include <chrono>
+#include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -131,6 +132,9 @@ struct s3_backend_options {
     /// call goes on without the cache and the failure is reported.
     duration request_timeout = std::chrono::seconds(5);
     pool_options pool;              ///< kept-alive connections shared by the process's threads
+    /// The largest value one PUT may store: AWS takes 5 GiB in one PUT, other S3 servers may take
+    /// less. A larger value is returned to the caller and reported (a backend error), not stored.
+    byte_size max_object_size = byte_size(std::uint64_t{5} << 30);
 };
 
 /// The S3 backend. Throws config_error for a bad bucket name, endpoint or missing credentials,
@@ -138,7 +142,7 @@ struct s3_backend_options {
 [[nodiscard]] std::shared_ptr<backend> s3_backend(const s3_backend_options& options);
 
 /// The S3 backend from a URL: `s3://bucket[/prefix][?endpoint=...&region=...&path_style=true&
-/// connect_timeout=2s&request_timeout=5s&pool_size=8]`. A URL holding credentials is refused.
+/// connect_timeout=2s&request_timeout=5s&pool_size=8&max_object_size=5GiB]`. A URL holding credentials is refused.
 [[nodiscard]] std::shared_ptr<backend> s3_backend(std::string_view url);
 
 }  // namespace cachier

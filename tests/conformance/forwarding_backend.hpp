@@ -27,6 +27,9 @@ protected:
     read_result do_read(const key_ref& ref, std::chrono::nanoseconds max_age) override {
         return inner_->read(ref, max_age);
     }
+    read_result do_poll(const key_ref& ref, std::chrono::nanoseconds max_age) override {
+        return inner_->poll(ref, max_age);
+    }
     read_result do_read_or_claim(const key_ref& ref, const claim_request& request) override {
         return inner_->read_or_claim(ref, request);
     }

@@ -1,5 +1,5 @@
 // The storage operations every driver offers (the backend interface, version 2), run against every
-// backend: claim state on read, read-or-claim, ages kept through copies, per-entry expiry,
+// backend: claim state on read, a waiter's poll, read-or-claim, ages kept through copies, per-entry expiry,
 // single-entry removal, listings, and change notifications (also through a composite backend).
 
 #include <algorithm>
@@ -87,6 +87,36 @@ TEST_P(Conformance, ReadReportsTheClaimOfAMissingEntry) {
     EXPECT_FALSE(backend_->try_claim(ref, "owner-b", 10s)) << "a second owner claimed a live claim";
     backend_->release_claim(ref, "owner-a");
     EXPECT_EQ(backend_->read(ref, never_stale).claim, claim_state::none);
+}
+
+TEST_P(Conformance, PollReportsTheEntryOrItsLiveClaim) {
+    const std::string fn = fn_name();
+    const std::string key = hex_key(7);
+    const key_ref ref{fn, key};
+    const claim_token a = "owner-a";
+    const read_result empty = backend_->poll(ref, never_stale);
+    EXPECT_FALSE(empty.entry.has_value());
+    EXPECT_EQ(empty.claim, claim_state::none);
+    ASSERT_TRUE(backend_->try_claim(ref, a, 10s));
+    EXPECT_EQ(backend_->poll(ref, never_stale).claim, claim_state::live);
+    store_request request = value_of("v1");
+    request.release = &a;
+    backend_->store(ref, request);
+    const read_result stored = backend_->poll(ref, never_stale);
+    ASSERT_TRUE(stored.entry.has_value()) << "the claim ended and the value was not read";
+    EXPECT_EQ(stored.entry->value, "v1");
+    // A stale entry being recomputed: the live claim is reported, with or without the old value.
+    ASSERT_TRUE(backend_->try_claim(ref, a, 10s));
+    const read_result recomputing = backend_->poll(ref, -1ns);
+    EXPECT_EQ(recomputing.claim, claim_state::live);
+    if (recomputing.entry) {
+        EXPECT_EQ(recomputing.entry->value, "v1");
+    }
+    backend_->release_claim(ref, a);
+    const read_result released = backend_->poll(ref, -1ns);
+    EXPECT_EQ(released.claim, claim_state::none);
+    ASSERT_TRUE(released.entry.has_value()) << "the stale value must be read once its claim is gone";
+    EXPECT_EQ(released.entry->value, "v1");
 }
 
 TEST_P(Conformance, ReadOrClaimClaimsAMissingOrStaleEntryButNeverAFreshOne) {

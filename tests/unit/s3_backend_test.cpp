@@ -2,6 +2,7 @@
 // scripts/s3-server.sh): processes racing on one cold key, a gateway restarted mid-run, refused
 // credentials.
 
+#include <atomic>
 #include <cstdlib>
 #include <thread>
 
@@ -102,4 +103,49 @@ TEST_F(S3Backend, AWrongSecretIsReportedWithTheAccessKeyIdAndNeverTheSecret) {
             named = true;
     }
     EXPECT_TRUE(named) << "no warning names the refused access key id";
+}
+
+namespace {
+
+/// Calls f(1) twice, with a value of `bytes`, and checks it was returned both times, computed
+/// both times (nothing stored), reported with `reason`, and that the key's claim was released
+/// (a small value of the same backend is then stored and hit).
+void expect_big_value_returned_and_reported(const std::string& url, std::size_t bytes, const std::string& reason) {
+    cachier::test::log_capture logs;
+    std::atomic<int> calls{0};
+    const auto store = on(url);
+    auto f = cachier::cachier(
+        "s3.big",
+        [&](int x) {
+            ++calls;
+            return std::string(bytes, static_cast<char>('a' + x));
+        },
+        store);
+    EXPECT_EQ(f(1).size(), bytes);
+    EXPECT_EQ(f(1).size(), bytes);
+    EXPECT_EQ(calls, 2) << "a value over the limit cannot be stored, and is computed each time";
+    EXPECT_GE(f.metrics().backend_errors, 2U);
+    bool reported = false;
+    for (const auto& m : logs.messages(cachier::log_level::warning))
+        reported = reported || m.find(reason) != std::string::npos;
+    EXPECT_TRUE(reported) << "no warning says " << reason;
+    auto small = cachier::cachier("s3.big_small", [](int x) { return x; }, store);
+    EXPECT_EQ(small(3), 3);
+    EXPECT_EQ(small(3), 3);
+    EXPECT_EQ(small.metrics().hits, 1U) << "small values are still stored";
+}
+
+}  // namespace
+
+TEST_F(S3Backend, ValueOverMaxObjectSizeIsReturnedAndReportedBeforeItIsSent) {
+    s3_server server;
+    make_bucket(server.url());
+    expect_big_value_returned_and_reported(url_of(server, "big_client", "&max_object_size=1MiB"), 2U << 20,
+                                           "one PUT stores at most 1048576");
+}
+
+TEST_F(S3Backend, ValueTheServerRefusesAsTooLargeIsReturnedAndReported) {
+    s3_server server;  // its gateway takes 16 MiB in one PUT (rgw max put size)
+    make_bucket(server.url());
+    expect_big_value_returned_and_reported(url_of(server, "big_server"), 17U << 20, "EntityTooLarge");
 }

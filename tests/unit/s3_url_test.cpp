@@ -73,7 +73,7 @@ std::string url_error_part(const std::string& url) {
 TEST(S3Url, BucketPrefixAndOptionsComeFromTheUrl) {
     const auto o = options_from_url(cachier::detail::parse_url(
         "s3://my-bucket/team/cache/?endpoint=http://127.0.0.1:7480&region=eu-west-3&path_style=false&"
-        "connect_timeout=500ms&request_timeout=3s&pool_size=4"));
+        "connect_timeout=500ms&request_timeout=3s&pool_size=4&max_object_size=64MiB"));
     EXPECT_EQ(o.bucket, "my-bucket");
     EXPECT_EQ(o.prefix, "team/cache/");
     EXPECT_EQ(o.endpoint, "http://127.0.0.1:7480");
@@ -82,7 +82,10 @@ TEST(S3Url, BucketPrefixAndOptionsComeFromTheUrl) {
     EXPECT_EQ(o.connect_timeout.get(), std::chrono::milliseconds(500));
     EXPECT_EQ(o.request_timeout.get(), std::chrono::seconds(3));
     EXPECT_EQ(o.pool.size, 4U);
-    EXPECT_EQ(options_from_url(cachier::detail::parse_url("s3://my-bucket")).prefix, "cachier");
+    EXPECT_EQ(o.max_object_size.bytes(), 64U << 20);
+    const auto defaults = options_from_url(cachier::detail::parse_url("s3://my-bucket"));
+    EXPECT_EQ(defaults.prefix, "cachier");
+    EXPECT_EQ(defaults.max_object_size.bytes(), std::uint64_t{5} << 30) << "AWS's limit of one PUT";
 }
 
 TEST(S3Url, CredentialsInTheUrlAreRefusedWithoutShowingThem) {
@@ -91,6 +94,7 @@ TEST(S3Url, CredentialsInTheUrlAreRefusedWithoutShowingThem) {
     EXPECT_EQ(url_error_part("s3:///p"), "host");
     EXPECT_EQ(url_error_part("s3://my-bucket:9000/p"), "port");
     EXPECT_EQ(url_error_part("s3://my-bucket/p?path_style=maybe"), "query");
+    EXPECT_EQ(url_error_part("s3://my-bucket/p?max_object_size=lots"), "query");
     EXPECT_EQ(url_error_part("s3://my-bucket/p?secret=hunter2"), "query");
 }
 
@@ -146,4 +150,7 @@ TEST(S3Settings, BadSettingsAreClearErrorsThatNeverShowTheSecret) {
     auto zero = with_keys();
     zero.request_timeout = std::chrono::seconds(0);
     EXPECT_NE(config_error_of(zero).find("request_timeout"), std::string::npos);
+    auto no_room = with_keys();
+    no_room.max_object_size = 0;
+    EXPECT_NE(config_error_of(no_room).find("max_object_size"), std::string::npos);
 }

@@ -25,6 +25,7 @@ struct s3_settings {
     std::chrono::milliseconds connect_timeout{2000};
     std::chrono::milliseconds request_timeout{5000};
     std::size_t pool_size = 8;
+    std::uint64_t max_object_size = std::uint64_t{5} << 30;
 
     /// "s3://bucket/prefix at endpoint", for messages.
     [[nodiscard]] std::string description() const;

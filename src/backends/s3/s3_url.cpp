@@ -70,6 +70,14 @@ backend_not_built not_built() {
 
 namespace {
 
+byte_size url_byte_size(const std::string& value, const std::string& name) {
+    try {
+        return byte_size(value);
+    } catch (const config_error&) {
+        throw url_error("query", "option " + name + " takes a size such as 5GiB or 1048576, got \"" + value + "\"");
+    }
+}
+
 bool flag_value(const std::string& name, const std::string& value) {
     if (value == "true" || value == "1") return true;
     if (value == "false" || value == "0") return false;
@@ -108,6 +116,8 @@ s3_settings resolve(const s3_backend_options& o) {
     s.connect_timeout = positive(o.connect_timeout, "connect_timeout");
     s.request_timeout = positive(o.request_timeout, "request_timeout");
     s.pool_size = std::max<std::size_t>(1, o.pool.size);
+    s.max_object_size = o.max_object_size.bytes();
+    if (s.max_object_size == 0) throw config_error("s3: max_object_size must be positive");
     return s;
 }
 
@@ -128,8 +138,10 @@ s3_backend_options options_from_url(const parsed_url& u) {
         else if (name == "connect_timeout") o.connect_timeout = parse_url_duration(value, "connect_timeout");
         else if (name == "request_timeout") o.request_timeout = parse_url_duration(value, "request_timeout");
         else if (name == "pool_size") o.pool.size = parse_url_count(value, "pool_size");
+        else if (name == "max_object_size") o.max_object_size = url_byte_size(value, "max_object_size");
         else
-            throw unknown_url_option(name, "endpoint, region, path_style, connect_timeout, request_timeout, pool_size");
+            throw unknown_url_option(
+                name, "endpoint, region, path_style, connect_timeout, request_timeout, pool_size, max_object_size");
     }
     return o;
 }
