@@ -4,10 +4,12 @@
 // ratio against a baseline measured in the same run (the median when --benchmark_repetitions is
 // given) and exits non-zero when a goal is missed.
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -60,6 +62,49 @@ void run_threaded_price_hits(benchmark::State& state, Make make) {
     if (state.thread_index() == 0) shared.emplace(make());
     run_price_hits(state, *shared, static_cast<std::size_t>(state.thread_index()) * key_count);
     state.SetItemsProcessed(state.iterations());
+}
+
+/// A function that takes 3 seconds, cached on `o.backend` under one name for every waiter benchmark.
+inline auto three_second_function(const std::string& name, cachier::options o) {
+    return cachier::cachier(
+        name,
+        [](std::int64_t x) {
+            std::this_thread::sleep_for(std::chrono::seconds(3));
+            return x;
+        },
+        std::move(o));
+}
+
+/// One wait per iteration: `elsewhere` (with a backend of its own, as another process would have)
+/// computes a cold key on a thread while `waiter` waits for it, and `count_requests(wait)` runs the
+/// wait and returns how many requests the server counted during it. Reports items_per_second (the
+/// requests per second of the wait) and after_store_ms (how long after the store the waiter returned).
+template <class F, class Count>
+void run_waits(benchmark::State& state, F& waiter, F& elsewhere, Count count_requests) {
+    using steady = std::chrono::steady_clock;
+    double per_second = 0;
+    double after_store_ms = 0;
+    for (auto _ : state) {
+        const std::int64_t key = next_cold_key();
+        steady::time_point stored;
+        std::thread computing([&] {
+            benchmark::DoNotOptimize(elsewhere(key));
+            stored = steady::now();
+        });
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // its claim is taken
+        steady::time_point start;
+        steady::time_point done;
+        const std::size_t requests = count_requests([&] {
+            start = steady::now();
+            benchmark::DoNotOptimize(waiter(key));
+            done = steady::now();
+        });
+        computing.join();
+        per_second = static_cast<double>(requests) / std::chrono::duration<double>(done - start).count();
+        after_store_ms = std::chrono::duration<double, std::milli>(done - stored).count();
+    }
+    state.counters["items_per_second"] = per_second;
+    state.counters["after_store_ms"] = after_store_ms;
 }
 
 /// A directory for one benchmark, removed when the program ends.

@@ -111,37 +111,16 @@ void BM_MongoWaiterRequests(benchmark::State& state, const char* url_variable, c
         cachier::options o;
         o.backend = cachier::backend_from_url(storage);
         (void)o.backend->read({"bench.mongo.warm_up", "k"}, std::chrono::seconds(0));  // connected, index made
-        return cachier::cachier(
-            "bench.mongo.wait",
-            [](std::int64_t x) {
-                std::this_thread::sleep_for(std::chrono::seconds(3));
-                return x;
-            },
-            o);
+        return three_second_function("bench.mongo.wait", o);
     };
     auto slow = slow_on();
     auto elsewhere = slow_on();
-    double per_second = 0;
-    double after_store_ms = 0;
-    for (auto _ : state) {
-        const std::int64_t key = next_cold_key();
-        std::chrono::steady_clock::time_point stored;
-        std::thread computing([&] {
-            benchmark::DoNotOptimize(elsewhere(key));
-            stored = std::chrono::steady_clock::now();
-        });
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // its claim is taken
+    run_waits(state, slow, elsewhere, [&](const auto& wait) {
         const std::size_t before = lines_of(log);
-        const auto start = std::chrono::steady_clock::now();
-        benchmark::DoNotOptimize(slow(key));
-        const auto done = std::chrono::steady_clock::now();
-        computing.join();
+        wait();
         // The computing caller's store is one command; everything else is the waiter's.
-        per_second = static_cast<double>(lines_of(log) - before - 1) / std::chrono::duration<double>(done - start).count();
-        after_store_ms = std::chrono::duration<double, std::milli>(done - stored).count();
-    }
-    state.counters["items_per_second"] = per_second;
-    state.counters["after_store_ms"] = after_store_ms;
+        return lines_of(log) - before - 1;
+    });
 }
 BENCHMARK_CAPTURE(BM_MongoWaiterRequests, standalone, "CACHIER_BENCH_MONGO_URL", "CACHIER_BENCH_MONGO_LOG", "")
     ->Iterations(1)

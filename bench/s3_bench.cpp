@@ -152,40 +152,19 @@ void BM_S3WaiterRequests(benchmark::State& state) {
         cachier::options o;
         o.backend = store_under(prefix);
         (void)o.backend->read({"bench.s3.warm_up", "k"}, std::chrono::seconds(0));  // connected, clock read
-        return cachier::cachier(
-            "bench.s3.wait",
-            [](std::int64_t x) {
-                std::this_thread::sleep_for(std::chrono::seconds(3));
-                return x;
-            },
-            o);
+        return three_second_function("bench.s3.wait", o);
     };
     auto slow = slow_on();
     auto elsewhere = slow_on();
-    double per_second = 0;
-    double after_store_ms = 0;
-    for (auto _ : state) {
-        const std::int64_t key = next_cold_key();
-        std::chrono::steady_clock::time_point stored;
-        std::thread computing([&] {
-            benchmark::DoNotOptimize(elsewhere(key));
-            stored = std::chrono::steady_clock::now();
-        });
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // its claim is taken
+    run_waits(state, slow, elsewhere, [&](const auto& wait) {
         const double wait_start = now_seconds();
-        const auto start = std::chrono::steady_clock::now();
-        benchmark::DoNotOptimize(slow(key));
-        const auto done = std::chrono::steady_clock::now();
+        wait();
         const double wait_end = now_seconds();
-        computing.join();
         std::this_thread::sleep_for(std::chrono::seconds(1));  // the gateway writes its log in the background
         std::size_t requests = 0;
         for (const double t : logged_request_starts(log)) requests += t >= wait_start && t <= wait_end ? 1 : 0;
-        per_second = static_cast<double>(requests) / std::chrono::duration<double>(done - start).count();
-        after_store_ms = std::chrono::duration<double, std::milli>(done - stored).count();
-    }
-    state.counters["items_per_second"] = per_second;
-    state.counters["after_store_ms"] = after_store_ms;
+        return requests;
+    });
 }
 BENCHMARK(BM_S3WaiterRequests)->Iterations(1)->Unit(benchmark::kMillisecond);
 
