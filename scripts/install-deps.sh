@@ -12,6 +12,7 @@ packages=(
     clang libclang-rt-14-dev
     python3-mongomock python3-pymongo libmongoc-dev libbson-dev
     radosgw ceph-mon ceph-osd curl libcurl4-openssl-dev libpugixml-dev
+    libcpp-httplib-dev libcli11-dev nlohmann-json3-dev prometheus
 )
 
 missing=()
