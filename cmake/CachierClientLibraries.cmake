@@ -57,3 +57,14 @@ if(CURL_FOUND AND CACHIER_PUGIXML_INCLUDE_DIR AND CACHIER_PUGIXML_LIBRARY)
     cachier_client_library(curl INCLUDE_DIRS ${CURL_INCLUDE_DIRS} ${CACHIER_PUGIXML_INCLUDE_DIR}
         LIBRARIES ${CURL_LIBRARIES} ${CACHIER_PUGIXML_LIBRARY} PKG "-lcurl -lpugixml")
 endif()
+
+# The metrics server's: cpp-httplib (its header declares what its library, built with OpenSSL, zlib
+# and Brotli, defines: the same definitions are needed).
+if(PkgConfig_FOUND)
+    pkg_check_modules(HTTPLIB QUIET cpp-httplib)
+endif()
+if(HTTPLIB_FOUND)
+    cachier_client_library(httplib INCLUDE_DIRS ${HTTPLIB_INCLUDE_DIRS} LIBRARIES ${HTTPLIB_LINK_LIBRARIES}
+        PKG -lcpp-httplib)
+    target_compile_options(cachier_client_httplib INTERFACE ${HTTPLIB_CFLAGS_OTHER})
+endif()

@@ -10,6 +10,7 @@
 #include "claim_keeper.hpp"
 #include "digest.hpp"
 #include "envelope.hpp"
+#include "function_registry.hpp"
 #include "function_state.hpp"
 #include "log.hpp"
 #include "thread_pool.hpp"
@@ -24,9 +25,11 @@ function_state::function_state(std::string name_, options own_)
     : name(std::move(name_)), key_prefix(detail::key_prefix(name)), own(std::move(own_)) {
     if (name.empty()) throw config_error("a cached function needs a non-empty name");
     settings();  // validates the options and resolves the backend now, where errors are expected
+    register_function(*this);
 }
 
 function_state::~function_state() {
+    unregister_function(*this);
     for (const auto& store : watching_) store->unwatch(name);
 }
 

@@ -11,13 +11,30 @@ std::size_t metrics_recorder::bucket_of(std::chrono::nanoseconds latency) noexce
     return std::min(bucket, bucket_count - 1);
 }
 
-std::chrono::nanoseconds metrics_recorder::bucket_upper_bound(std::size_t bucket) noexcept {
+std::chrono::nanoseconds recorded_counts::bucket_upper_bound(std::size_t bucket) noexcept {
     return std::chrono::nanoseconds(static_cast<std::int64_t>(std::exp2(static_cast<double>(bucket + 1) / 4.0)));
+}
+
+recorded_counts& recorded_counts::operator+=(const recorded_counts& other) noexcept {
+    for (std::size_t i = 0; i < counters.size(); ++i) counters[i] += other.counters[i];
+    for (std::size_t i = 0; i < latency_buckets.size(); ++i) latency_buckets[i] += other.latency_buckets[i];
+    latency_sum_ns += other.latency_sum_ns;
+    return *this;
 }
 
 void metrics_recorder::record_latency(std::chrono::nanoseconds latency) noexcept {
     latency_buckets_[bucket_of(latency)].fetch_add(1, std::memory_order_relaxed);
-    latency_samples_.fetch_add(1, std::memory_order_relaxed);
+    latency_sum_ns_.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(latency.count(), 0)),
+                              std::memory_order_relaxed);
+}
+
+recorded_counts metrics_recorder::counts() const noexcept {
+    recorded_counts out;
+    for (std::size_t i = 0; i < out.counters.size(); ++i) out.counters[i] = counters_[i].load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < bucket_count; ++i)
+        out.latency_buckets[i] = latency_buckets_[i].load(std::memory_order_relaxed);
+    out.latency_sum_ns = latency_sum_ns_.load(std::memory_order_relaxed);
+    return out;
 }
 
 std::chrono::nanoseconds metrics_recorder::percentile(double p, std::uint64_t total) const noexcept {
@@ -26,9 +43,9 @@ std::chrono::nanoseconds metrics_recorder::percentile(double p, std::uint64_t to
     std::uint64_t seen = 0;
     for (std::size_t b = 0; b < bucket_count; ++b) {
         seen += latency_buckets_[b].load(std::memory_order_relaxed);
-        if (seen >= rank) return bucket_upper_bound(b);
+        if (seen >= rank) return recorded_counts::bucket_upper_bound(b);
     }
-    return bucket_upper_bound(bucket_count - 1);
+    return recorded_counts::bucket_upper_bound(bucket_count - 1);
 }
 
 metrics_snapshot metrics_recorder::snapshot() const noexcept {

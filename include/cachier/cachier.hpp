@@ -15,6 +15,7 @@
 #include <cachier/errors.hpp>
 #include <cachier/logging.hpp>
 #include <cachier/metrics.hpp>
+#include <cachier/metrics_export.hpp>
 #include <cachier/options.hpp>
 #include <cachier/serialization.hpp>
 #include <cachier/units.hpp>

@@ -1,0 +1,286 @@
+// The installed `cachier` tool against caches a real program made (this one), on every backend
+// built: listings name the functions and count their entries exactly, --json parses, clear,
+// clear-claims and prune remove exactly what they say, mistakes give exit status 1 or 2 with a
+// clear message, and secrets are never printed. Each backend is one CTest test, cli/<backend>.
+
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cachier/cachier.hpp>
+
+#include "../support/test_server.hpp"
+#include "../support/test_support.hpp"
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+namespace {
+
+struct ran {
+    std::string out;
+    int status = -1;
+};
+
+/// Runs the installed tool with `arguments` (shell words); stderr joins stdout when `with_errors`.
+ran cachier_tool(const std::string& arguments, bool with_errors = false) {
+    const std::string command = std::string(CACHIER_CLI) + " " + arguments + (with_errors ? " 2>&1" : " 2>/dev/null");
+    ran r;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) return r;
+    char buffer[4096];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) r.out.append(buffer, n);
+    const int status = ::pclose(pipe);
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+json tool_json(const std::string& arguments) {
+    const ran r = cachier_tool(arguments + " --json");
+    EXPECT_EQ(r.status, 0) << arguments << "\n" << cachier_tool(arguments + " --json", true).out;
+    try {
+        return json::parse(r.out);
+    } catch (const json::parse_error& e) {
+        ADD_FAILURE() << arguments << ": not JSON: " << e.what() << "\n" << r.out;
+        return json::object();
+    }
+}
+
+// The servers of this test process, each started at its first use.
+std::unique_ptr<cachier::test::redis_server> redis;
+std::unique_ptr<cachier::test::postgres_server> postgres;
+std::unique_ptr<cachier::test::mongo_server> mongo;
+std::unique_ptr<cachier::test::s3_server> s3;
+
+class servers : public testing::Environment {
+public:
+    void TearDown() override {
+        redis.reset();
+        postgres.reset();
+        mongo.reset();
+        s3.reset();
+    }
+};
+const auto* const environment = testing::AddGlobalTestEnvironment(new servers);
+
+struct backend_case {
+    std::string name;
+    std::function<std::string(const std::filesystem::path&)> url;  ///< from the test's scratch directory
+};
+
+std::string s3_url(const std::filesystem::path& scratch) {
+    if (!s3) {
+        ::setenv("AWS_ACCESS_KEY_ID", "cachier-test-key", 1);
+        ::setenv("AWS_SECRET_ACCESS_KEY", "cachier-test-secret", 1);
+        s3 = std::make_unique<cachier::test::s3_server>();
+        const std::string make_bucket = "curl -sf -o /dev/null -X PUT --aws-sigv4 aws:amz:us-east-1:s3 --user "
+                                        "cachier-test-key:cachier-test-secret -H 'x-amz-content-sha256: "
+                                        "UNSIGNED-PAYLOAD' " + s3->url() + "/cli-test";
+        EXPECT_EQ(std::system(make_bucket.c_str()), 0);
+    }
+    return "s3://cli-test/" + scratch.filename().string() + "?endpoint=" + s3->url();
+}
+
+std::vector<backend_case> backends_built() {
+    std::vector<backend_case> cases{
+        {"file", [](const std::filesystem::path& dir) { return "file://" + (dir / "cache").string(); }}};
+#ifdef CACHIER_HAS_SQLITE
+    cases.push_back({"sqlite", [](const std::filesystem::path& dir) { return "sqlite://" + (dir / "c.db").string(); }});
+#endif
+#ifdef CACHIER_HAS_POSTGRES
+    cases.push_back({"postgres", [](const std::filesystem::path&) {
+                         if (!postgres) postgres = std::make_unique<cachier::test::postgres_server>();
+                         return postgres->url();
+                     }});
+#endif
+#ifdef CACHIER_HAS_REDIS
+    cases.push_back({"redis", [](const std::filesystem::path&) {
+                         if (!redis) redis = std::make_unique<cachier::test::redis_server>();
+                         return redis->url();
+                     }});
+#endif
+#ifdef CACHIER_HAS_MONGO
+    cases.push_back({"mongo", [](const std::filesystem::path& dir) {
+                         if (!mongo) mongo = std::make_unique<cachier::test::mongo_server>();
+                         return mongo->url() + "/cachier_cli?collection=" + dir.filename().string();
+                     }});
+#endif
+#ifdef CACHIER_HAS_S3
+    cases.push_back({"s3", s3_url});
+#endif
+    return cases;
+}
+
+double price(const std::string& sku, int quantity) { return static_cast<double>(sku.size()) * quantity; }
+std::string report(int n) { return std::string(1000 + static_cast<std::size_t>(n), 'r'); }
+
+/// Each test stores, through cachier, 5 entries of {p}.prices, 3 of {p}.reports and one claim of
+/// {p}.reports held by another owner; p is unique to the test, so tests sharing a server never
+/// see each other's functions.
+class Cli : public testing::TestWithParam<backend_case> {
+protected:
+    void SetUp() override {
+        url_ = GetParam().url(scratch_.path());
+        const std::string p = std::string("cli.") + testing::UnitTest::GetInstance()->current_test_info()->name();
+        prices_ = p + ".prices";
+        reports_ = p + ".reports";
+        store_ = cachier::backend_from_url(url_);
+        cachier::options o;
+        o.backend = store_;
+        auto prices = cachier::cachier(prices_, price, o);
+        for (int q = 1; q <= 5; ++q) (void)prices("sku-" + std::to_string(q), q);
+        auto reports = cachier::cachier(reports_, report, o);
+        for (int n = 0; n < 3; ++n) (void)reports(n);
+        ASSERT_TRUE(store_->try_claim({reports_, std::string(64, 'c')}, "another-process", 60s));
+    }
+
+    /// The entries of `function` in `cachier ls --json`, or -1 when it is not listed.
+    long long listed_entries(const std::string& function) {
+        const json listed = tool_json("ls '" + url_ + "'");
+        for (const auto& f : listed["functions"])
+            if (f["name"] == function) return f["entries"].get<long long>();
+        return -1;
+    }
+
+    cachier::test::scratch_dir scratch_;
+    std::string url_;
+    std::string prices_;
+    std::string reports_;
+    std::shared_ptr<cachier::backend> store_;
+};
+
+}  // namespace
+
+TEST_P(Cli, LsNamesEveryFunctionWithItsEntryCountAndSize) {
+    EXPECT_EQ(listed_entries(prices_), 5);
+    EXPECT_EQ(listed_entries(reports_), 3);
+    const json listed = tool_json("ls '" + url_ + "'");
+    for (const auto& f : listed["functions"]) {
+        if (f["name"] != reports_) continue;
+        EXPECT_GT(f["bytes"].get<long long>(), 3000) << "three values of 1,000 bytes and more";
+        EXPECT_GE(f["oldest_seconds"].get<double>(), f["newest_seconds"].get<double>());
+    }
+    const ran table = cachier_tool("ls '" + url_ + "'");
+    EXPECT_EQ(table.status, 0);
+    EXPECT_NE(table.out.find("FUNCTION"), std::string::npos);
+    EXPECT_NE(table.out.find(prices_), std::string::npos) << table.out;
+}
+
+TEST_P(Cli, ShowListsEveryEntryAndTheClaimInProgress) {
+    const json shown = tool_json("show '" + url_ + "' " + reports_);
+    ASSERT_EQ(shown["entries"].size(), 4U) << shown.dump(1);
+    int values = 0;
+    int live = 0;
+    for (const auto& e : shown["entries"]) {
+        values += e["has_value"].get<bool>() ? 1 : 0;
+        live += e["claim"] == "live" ? 1 : 0;
+        if (e["has_value"].get<bool>()) {
+            EXPECT_GE(e["bytes"].get<long long>(), 1000);
+        }
+    }
+    EXPECT_EQ(values, 3);
+    EXPECT_EQ(live, 1);
+    const ran table = cachier_tool("show '" + url_ + "' " + reports_);
+    EXPECT_NE(table.out.find("live"), std::string::npos) << table.out;
+}
+
+TEST_P(Cli, StatsAddUpEntriesSizesAndClaims) {
+    const json one = tool_json("stats '" + url_ + "' " + reports_);
+    ASSERT_EQ(one["functions"].size(), 1U);
+    EXPECT_EQ(one["functions"][0]["entries"], 3);
+    EXPECT_EQ(one["functions"][0]["live_claims"], 1);
+    EXPECT_GE(one["functions"][0]["largest_bytes"].get<long long>(), 1002);
+    const json all = tool_json("stats '" + url_ + "'");
+    long long ours = 0;
+    for (const auto& f : all["functions"])
+        if (f["name"] == prices_ || f["name"] == reports_) ours += f["entries"].get<long long>();
+    EXPECT_EQ(ours, 8);
+    EXPECT_GE(all["total"]["entries"].get<long long>(), 8);
+}
+
+TEST_P(Cli, ClearRemovesOneFunctionsEntriesAndNothingElse) {
+    const json cleared = tool_json("clear '" + url_ + "' " + prices_ + " --yes");
+    EXPECT_EQ(cleared["removed"], 5);
+    EXPECT_LE(listed_entries(prices_), 0);
+    EXPECT_EQ(listed_entries(reports_), 3);
+}
+
+TEST_P(Cli, ClearClaimsRemovesTheClaimsAndKeepsTheValues) {
+    const json cleared = tool_json("clear-claims '" + url_ + "' " + reports_ + " --yes");
+    EXPECT_EQ(cleared["claims_removed"], 1);
+    const json shown = tool_json("show '" + url_ + "' " + reports_);
+    for (const auto& e : shown["entries"]) EXPECT_EQ(e["claim"], "none");
+    EXPECT_EQ(listed_entries(reports_), 3);
+}
+
+TEST_P(Cli, PruneRemovesOnlyEntriesOlderThanTheAge) {
+    // Two entries stored two hours ago (a copy keeps its age), one now.
+    for (int n = 0; n < 3; ++n) {
+        cachier::store_request r;
+        const std::string value = "aged value";
+        r.value = value;
+        if (n < 2) r.age = 2h;
+        store_->store({prices_, std::string(63, 'a') + std::to_string(n)}, r);
+    }
+    const json pruned = tool_json("prune '" + url_ + "' " + prices_ + " --older-than 1h --yes");
+    EXPECT_EQ(pruned["removed"], 2);
+    EXPECT_EQ(listed_entries(prices_), 6);
+    EXPECT_EQ(listed_entries(reports_), 3) << "another function was pruned";
+}
+
+TEST_P(Cli, TheUrlCanComeFromTheEnvironment) {
+    ::setenv("CACHIER_BACKEND", url_.c_str(), 1);
+    const ran r = cachier_tool("stats " + reports_ + " --json");
+    ::unsetenv("CACHIER_BACKEND");
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("\"entries\": 3"), std::string::npos) << r.out;
+}
+
+TEST_P(Cli, MistakesGiveExitStatusOneOrTwoWithAClearMessage) {
+    const ran unknown = cachier_tool("show '" + url_ + "' no.such.function", true);
+    EXPECT_EQ(unknown.status, 1);
+    EXPECT_NE(unknown.out.find("no function named \"no.such.function\""), std::string::npos) << unknown.out;
+    const ran no_function = cachier_tool("clear '" + url_ + "' --yes", true);
+    EXPECT_EQ(no_function.status, 2) << no_function.out;
+    const ran no_age = cachier_tool("prune '" + url_ + "'", true);
+    EXPECT_EQ(no_age.status, 2) << no_age.out;
+    const ran bad_age = cachier_tool("prune '" + url_ + "' --older-than 7x --yes", true);
+    EXPECT_EQ(bad_age.status, 2);
+    EXPECT_NE(bad_age.out.find("7x"), std::string::npos) << bad_age.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(backends, Cli, testing::ValuesIn(backends_built()),
+                         [](const testing::TestParamInfo<backend_case>& info) { return info.param.name; });
+
+TEST(CliUsage, BadUrlsAndMissingStorageAreUsageErrors) {
+    ::unsetenv("CACHIER_BACKEND");
+    const ran none = cachier_tool("ls", true);
+    EXPECT_EQ(none.status, 2);
+    EXPECT_NE(none.out.find("CACHIER_BACKEND"), std::string::npos) << none.out;
+    const ran scheme = cachier_tool("ls nosuch://host/x", true);
+    EXPECT_EQ(scheme.status, 2);
+    EXPECT_NE(scheme.out.find("nosuch"), std::string::npos) << scheme.out;
+    EXPECT_EQ(cachier_tool("frobnicate", true).status, 2);
+    const ran help = cachier_tool("prune --help");
+    EXPECT_EQ(help.status, 0);
+    EXPECT_NE(help.out.find("Example:"), std::string::npos) << help.out;
+    const ran version = cachier_tool("--version");
+    EXPECT_EQ(version.status, 0);
+    EXPECT_NE(version.out.find(cachier::version_string), std::string::npos);
+}
+
+TEST(CliUsage, SecretsInUrlsAreNeverPrinted) {
+    for (const std::string url : {"redis://:hunter2@127.0.0.1:1/0", "postgresql://app:hunter2@127.0.0.1:1/db",
+                                  "mongodb://app:hunter2@127.0.0.1:1/db?serverSelectionTimeoutMS=200",
+                                  "s3://AKID:hunter2@bucket/prefix"}) {
+        const ran r = cachier_tool("ls '" + url + "'", true);
+        EXPECT_NE(r.status, 0) << url;
+        EXPECT_EQ(r.out.find("hunter2"), std::string::npos) << r.out;
+    }
+}
