@@ -24,6 +24,6 @@ fi
 
 # Fuzzing and sanitizers first, then the full Release suite, whose summary ends the log.
 bash scripts/fuzz.sh "${CACHIER_FUZZ_RUNS:-1000000}"
-run_preset asan -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres|Mongo|ThreadPool|Serialization|Integrity|Url'
-run_preset tsan -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres|Mongo|ThreadPool'
+run_preset asan -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres|Mongo|S3|ThreadPool|Serialization|Integrity|Url|PrometheusText|MetricsServer'
+run_preset tsan -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres|Mongo|S3|ThreadPool|MetricsServer'
 run_preset default

@@ -120,7 +120,7 @@ std::array<std::uint64_t, latency_bounds.size()> cumulative_buckets(const record
     for (std::size_t b = 0; b < recorded_counts::bucket_count; ++b) {
         const std::uint64_t n = counts.latency_buckets[b];
         if (n == 0) continue;
-        const double upper = static_cast<double>(recorded_counts::bucket_upper_bound(b).count()) * 1e-9;
+        const double upper = static_cast<double>(recorded_counts::bucket_upper_bound(b).count()) / 1e9;
         for (std::size_t i = 0; i < latency_bounds.size(); ++i)
             if (upper <= latency_bounds[i]) cumulative[i] += n;
     }
@@ -170,7 +170,7 @@ std::string prometheus_text() {
                    std::to_string(cumulative[i]));
         sample(out, "cachier_call_duration_seconds_bucket", r.label + ",le=\"+Inf\"", std::to_string(total));
         sample(out, "cachier_call_duration_seconds_sum", r.label,
-               number(static_cast<double>(r.data->counts.latency_sum_ns) * 1e-9));
+               number(static_cast<double>(r.data->counts.latency_sum_ns) / 1e9));
         sample(out, "cachier_call_duration_seconds_count", r.label, std::to_string(total));
     }
     bool any_entries = false;

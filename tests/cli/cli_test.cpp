@@ -28,9 +28,8 @@ struct ran {
     int status = -1;
 };
 
-/// Runs the installed tool with `arguments` (shell words); stderr joins stdout when `with_errors`.
-ran cachier_tool(const std::string& arguments, bool with_errors = false) {
-    const std::string command = std::string(CACHIER_CLI) + " " + arguments + (with_errors ? " 2>&1" : " 2>/dev/null");
+/// Runs a shell command; its output and exit status.
+ran cachier_tool_command(const std::string& command) {
     ran r;
     FILE* pipe = ::popen(command.c_str(), "r");
     if (pipe == nullptr) return r;
@@ -39,6 +38,11 @@ ran cachier_tool(const std::string& arguments, bool with_errors = false) {
     const int status = ::pclose(pipe);
     r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return r;
+}
+
+/// Runs the installed tool with `arguments` (shell words); stderr joins stdout when `with_errors`.
+ran cachier_tool(const std::string& arguments, bool with_errors = false) {
+    return cachier_tool_command(std::string(CACHIER_CLI) + " " + arguments + (with_errors ? " 2>&1" : " 2>/dev/null"));
 }
 
 json tool_json(const std::string& arguments) {
@@ -253,6 +257,36 @@ TEST_P(Cli, MistakesGiveExitStatusOneOrTwoWithAClearMessage) {
     const ran bad_age = cachier_tool("prune '" + url_ + "' --older-than 7x --yes", true);
     EXPECT_EQ(bad_age.status, 2);
     EXPECT_NE(bad_age.out.find("7x"), std::string::npos) << bad_age.out;
+}
+
+TEST_P(Cli, OnATerminalDestructiveCommandsAskFirst) {
+    // script(1) gives the tool a terminal; its answer comes from the pipe.
+    const auto on_terminal = [](const std::string& answer, const std::string& arguments) {
+        return cachier_tool_command("echo " + answer + " | script -qec \"" + std::string(CACHIER_CLI) + " " +
+                                    arguments + "\" /dev/null");
+    };
+    const ran refused = on_terminal("n", "clear '" + url_ + "' " + prices_);
+    EXPECT_EQ(refused.status, 1) << refused.out;
+    EXPECT_NE(refused.out.find("[y/N]"), std::string::npos) << refused.out;
+    EXPECT_NE(refused.out.find("nothing removed"), std::string::npos) << refused.out;
+    EXPECT_EQ(listed_entries(prices_), 5);
+    const ran accepted = on_terminal("y", "clear '" + url_ + "' " + prices_);
+    EXPECT_EQ(accepted.status, 0) << accepted.out;
+    EXPECT_LE(listed_entries(prices_), 0);
+}
+
+TEST_P(Cli, OnATerminalLongListingsShowTheirProgress) {
+    if (GetParam().name != "file") GTEST_SKIP() << "one backend is enough; 2,000 stores are slow on servers";
+    cachier::options o;
+    o.backend = store_;
+    auto many = cachier::cachier(prices_ + ".many", [](int x) { return x; }, o);
+    for (int i = 0; i < 2000; ++i) (void)many(i);
+    const ran shown = cachier_tool_command("script -qec \"" + std::string(CACHIER_CLI) + " show '" + url_ + "' " +
+                                           prices_ + ".many\" /dev/null");
+    EXPECT_EQ(shown.status, 0);
+    EXPECT_NE(shown.out.find("listing entries: 2000"), std::string::npos) << shown.out.substr(0, 300);
+    const ran piped = cachier_tool("show '" + url_ + "' " + prices_ + ".many", true);
+    EXPECT_EQ(piped.out.find("listing entries"), std::string::npos) << "progress on a stderr that is not a terminal";
 }
 
 INSTANTIATE_TEST_SUITE_P(backends, Cli, testing::ValuesIn(backends_built()),
