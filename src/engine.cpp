@@ -276,6 +276,9 @@ public:
         deadline_ = timeout > std::chrono::nanoseconds(0) ? steady::now() + timeout : steady::time_point::max();
     }
 
+    /// How the value was obtained, once run() has returned.
+    [[nodiscard]] call_status status() const noexcept { return status_; }
+
     void run() {
         step next = step::look;
         while (next != step::done) {
@@ -340,11 +343,13 @@ private:
         }
         if (fresh) {
             c_.say(waited_ ? "value arrived while waiting" : "fresh hit");
+            status_ = waited_ ? call_status::waited : call_status::fresh_hit;
             return step::done;
         }
         if (stale && c_.settings.next_time) {
             if (auto job = site_.detach()) {
                 schedule_refresh(c_, std::move(job), found.claimed ? std::move(token_) : std::nullopt, max_age_);
+                status_ = call_status::stale_hit;
                 return step::done;
             }
         }
@@ -404,6 +409,7 @@ private:
     bool looked_with_counter_ = false;
     bool backend_failed_ = false;
     std::optional<claim_token> token_;
+    call_status status_ = call_status::computed;
     std::uint64_t generation_ = 0;
     std::chrono::milliseconds poll_;
     steady::time_point deadline_;
@@ -439,10 +445,10 @@ std::shared_ptr<function_state> make_function_state(std::string name, options op
     return std::make_shared<function_state>(std::move(name), std::move(opts));
 }
 
-void run_call(function_state& fn, const call_options& call, std::string_view key_bytes, call_site& site) {
+call_status run_call(function_state& fn, const call_options& call, std::string_view key_bytes, call_site& site) {
     if (!caching_enabled() || call.skip_cache) {
         site.compute();
-        return;
+        return call_status::skipped;
     }
     const resolved_settings& settings = fn.settings();
     latency_timer timer;
@@ -459,11 +465,38 @@ void run_call(function_state& fn, const call_options& call, std::string_view key
     maybe_clean_up(c);
     if (call.overwrite_cache) {
         overwrite(c, site);
-        return;
+        return call_status::computed;
     }
     auto max_age = settings.stale_after;
     if (call.max_age) max_age = std::min(max_age, call.max_age->get());
-    call_run(c, site, max_age).run();
+    call_run run(c, site, max_age);
+    run.run();
+    return run.status();
+}
+
+bool peek(function_state& fn, std::string_view key_bytes, call_site& site) {
+    const resolved_settings& settings = fn.settings();
+    const entry_key key(fn, *settings.backend, key_bytes);
+    call_context c{fn, settings, key.ref(), settings.verbose};
+    if (c.sealed()) c.identity = envelope::identity(fn.name, c.ref.key);
+    read_result found;
+    try {
+        found = c.store().read(c.ref, settings.stale_after);
+    } catch (const std::exception& e) {
+        c.backend_failed(e);
+        return false;
+    }
+    if (!found.fresh(settings.stale_after)) return false;
+    const auto value = c.opened(found.entry->value);
+    if (value && site.adopt(*value)) return true;
+    if (value) c.refused("its value cannot be decoded as the result type (did the type change?)");
+    return false;
+}
+
+bool invalidate(function_state& fn, std::string_view key_bytes) {
+    const resolved_settings& settings = fn.settings();
+    const entry_key key(fn, *settings.backend, key_bytes);
+    return settings.backend->remove(key.ref());
 }
 
 void precache(function_state& fn, std::string_view key_bytes, std::string value_bytes) {

@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <cachier/call_status.hpp>
 #include <cachier/detail/callable_traits.hpp>
 #include <cachier/detail/engine.hpp>
 #include <cachier/metrics.hpp>
@@ -148,6 +149,29 @@ public:
         detail::run_call(*state_, options, key, s);
         return std::move(*s.result);
     }
+
+    /// A cached call that also says how the value was obtained (fresh hit, stale hit, computed,
+    /// waited for another caller, skipped): `auto [value, status] = f.call_with_status({}, args...)`.
+    call_result<result_type> call_with_status(const call_options& options, A... args) const {
+        const std::string key = key_bytes(args...);
+        site s(fn_, std::forward_as_tuple(args...));
+        const call_status status = detail::run_call(*state_, options, key, s);
+        return {std::move(*s.result), status};
+    }
+
+    /// The fresh stored value of these arguments, if there is one. Never calls the function, never
+    /// claims and never waits for another caller's computation; a failing backend is reported (log,
+    /// metrics) and reads as no value.
+    [[nodiscard]] std::optional<result_type> peek(A... args) const {
+        const std::string key = key_bytes(args...);
+        site s(fn_, std::forward_as_tuple(args...));
+        if (!detail::peek(*state_, key, s)) return std::nullopt;
+        return std::move(s.result);
+    }
+
+    /// Removes the stored value of these arguments (a computation in progress stays claimed); true
+    /// when there was one. Throws backend_error when the backend fails.
+    bool invalidate(A... args) const { return detail::invalidate(*state_, key_bytes(args...)); }
 
     /// Stores `value` as the result for these arguments without calling the function.
     /// Throws serialization_error when the value cannot be encoded.

@@ -12,6 +12,7 @@
 #include <cachier/backend.hpp>
 #include <cachier/backends.hpp>
 #include <cachier/cached_function.hpp>
+#include <cachier/call_status.hpp>
 #include <cachier/errors.hpp>
 #include <cachier/logging.hpp>
 #include <cachier/metrics.hpp>

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include <cachier/call_status.hpp>
 #include <cachier/metrics.hpp>
 #include <cachier/options.hpp>
 
@@ -47,7 +48,12 @@ protected:
 class function_state;
 
 std::shared_ptr<function_state> make_function_state(std::string name, options opts);
-void run_call(function_state& state, const call_options& call, std::string_view key_bytes, call_site& site);
+call_status run_call(function_state& state, const call_options& call, std::string_view key_bytes, call_site& site);
+/// Adopts the fresh stored value of a key into `site`; false when there is none (never computes,
+/// claims or waits; a failing backend is reported and reads as none).
+bool peek(function_state& state, std::string_view key_bytes, call_site& site);
+/// Removes the stored value of a key; true when there was one.
+bool invalidate(function_state& state, std::string_view key_bytes);
 /// Stores `value_bytes` (value_room free bytes, then the encoding) as the value of a key.
 void precache(function_state& state, std::string_view key_bytes, std::string value_bytes);
 void clear_cache(function_state& state);

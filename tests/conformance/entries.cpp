@@ -1,0 +1,114 @@
+// Per-entry operations of a cached function, run against every backend: invalidate, peek and
+// call_with_status.
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "suite.hpp"
+
+using namespace std::chrono_literals;
+
+namespace cachier::test {
+namespace {
+
+struct counted {
+    std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
+    std::chrono::milliseconds delay{0};
+    std::int64_t operator()(std::int64_t x) const {
+        const int n = ++*calls;
+        if (delay.count() > 0) std::this_thread::sleep_for(delay);
+        return x * 10 + n;
+    }
+};
+
+}  // namespace
+
+TEST_P(Conformance, InvalidateRemovesTheOneEntryOfItsArguments) {
+    counted fn;
+    auto f = cachier::cachier(fn_name(), fn, base_options());
+    EXPECT_EQ(f(1), 11);
+    EXPECT_EQ(f(2), 22);
+    EXPECT_TRUE(f.invalidate(1));
+    EXPECT_FALSE(f.invalidate(1)) << "nothing was left to remove";
+    EXPECT_FALSE(f.invalidate(99));
+    EXPECT_EQ(f(1), 13) << "an invalidated entry is computed again";
+    EXPECT_EQ(f(2), 22) << "other arguments keep their entries";
+    EXPECT_EQ(*fn.calls, 3);
+    if (!shared_between_processes()) return;
+    // Another process's copy (its own backend on the same storage) invalidates for everybody.
+    auto o = base_options();
+    o.backend = backend_from_url(url());
+    auto elsewhere = cachier::cachier(fn_name(), fn, o);
+    EXPECT_TRUE(elsewhere.invalidate(2));
+    EXPECT_EQ(f(2), 24);
+}
+
+TEST_P(Conformance, PeekReturnsOnlyFreshValuesAndNeverCallsClaimsOrWaits) {
+    counted fn;
+    auto o = base_options();
+    o.stale_after = 400ms;
+    auto f = cachier::cachier(fn_name(), fn, o);
+    EXPECT_EQ(f.peek(1), std::nullopt);
+    EXPECT_EQ(*fn.calls, 0) << "peek called the function";
+    EXPECT_EQ(f(1), 11);
+    EXPECT_EQ(f.peek(1), std::optional<std::int64_t>(11));
+    // A computation in progress elsewhere: peek neither waits for it nor takes over its claim.
+    counted slow;
+    slow.delay = 500ms;
+    auto g = cachier::cachier(fn_name("_slow"), slow, o);
+    auto computing = std::async(std::launch::async, [&] { return g(2); });
+    std::this_thread::sleep_for(100ms);
+    const auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ(g.peek(2), std::nullopt);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 150ms) << "peek waited for a computation";
+    EXPECT_EQ(computing.get(), 21);
+    EXPECT_EQ(*slow.calls, 1) << "peek made a second computation";
+    EXPECT_EQ(g.peek(2), std::optional<std::int64_t>(21));
+    std::this_thread::sleep_for(450ms);
+    EXPECT_EQ(f.peek(1), std::nullopt) << "peek returned a stale value";
+    EXPECT_EQ(*fn.calls, 1);
+}
+
+TEST_P(Conformance, CallWithStatusSaysHowEachValueWasObtained) {
+    counted fn;
+    auto f = cachier::cachier(fn_name(), fn, base_options());
+    auto [first, first_status] = f.call_with_status({}, 1);
+    EXPECT_EQ(first, 11);
+    EXPECT_EQ(first_status, call_status::computed);
+    EXPECT_EQ(f.call_with_status({}, 1).status, call_status::fresh_hit);
+    EXPECT_EQ(f.call_with_status({}, 1).value, 11);
+    call_options skip;
+    skip.skip_cache = true;
+    EXPECT_EQ(f.call_with_status(skip, 1).status, call_status::skipped);
+    call_options overwrite;
+    overwrite.overwrite_cache = true;
+    EXPECT_EQ(f.call_with_status(overwrite, 1).status, call_status::computed);
+    call_options stale;
+    stale.max_age = -1ns;
+    EXPECT_EQ(f.call_with_status(stale, 1).status, call_status::computed);
+
+    counted slow;
+    slow.delay = 300ms;
+    auto g = cachier::cachier(fn_name("_slow"), slow, base_options());
+    auto computing = std::async(std::launch::async, [&] { return g.call_with_status({}, 5).status; });
+    std::this_thread::sleep_for(100ms);
+    const auto waiting = g.call_with_status({}, 5);
+    EXPECT_EQ(waiting.status, call_status::waited);
+    EXPECT_EQ(waiting.value, 51);
+    EXPECT_EQ(computing.get(), call_status::computed);
+
+    auto o = base_options();
+    o.stale_after = 100ms;
+    o.next_time = true;
+    auto h = cachier::cachier(fn_name("_next"), counted{}, o);
+    EXPECT_EQ(h.call_with_status({}, 3).status, call_status::computed);
+    std::this_thread::sleep_for(150ms);
+    const auto refreshed = h.call_with_status({}, 3);
+    EXPECT_EQ(refreshed.status, call_status::stale_hit);
+    EXPECT_EQ(refreshed.value, 31) << "the stale value, at once";
+    wait_for_background_work();
+    EXPECT_EQ(to_string(call_status::waited), "waited");
+}
+
+}  // namespace cachier::test
