@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -68,11 +67,12 @@ TEST(PrometheusText, CountsHitsMissesAndLatenciesPerFunction) {
     EXPECT_NE(text.find("# TYPE cachier_hits_total counter\n"), std::string::npos);
     EXPECT_NE(text.find("# TYPE cachier_call_duration_seconds histogram\n"), std::string::npos);
     // Buckets are cumulative: never fewer calls under a larger bound.
-    const std::regex bucket("cachier_call_duration_seconds_bucket\\{function=\"metrics.counts\",le=\"[^\"]+\"\\} (\\d+)");
+    const std::string bucket_prefix = "cachier_call_duration_seconds_bucket{function=\"metrics.counts\",le=\"";
     double previous = 0;
     int buckets = 0;
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), bucket); it != std::sregex_iterator(); ++it, ++buckets) {
-        const double n = std::stod((*it)[1]);
+    for (auto at = text.find(bucket_prefix); at != std::string::npos; at = text.find(bucket_prefix, at + 1), ++buckets) {
+        const auto value_at = text.find("} ", at) + 2;
+        const double n = std::stod(text.substr(value_at, text.find('\n', value_at) - value_at));
         EXPECT_GE(n, previous);
         previous = n;
     }
