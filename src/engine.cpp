@@ -22,7 +22,7 @@ using steady = std::chrono::steady_clock;
 static_assert(value_room == envelope::size, "the typed layer leaves room for the envelope");
 
 function_state::function_state(std::string name_, options own_)
-    : name(std::move(name_)), key_prefix(detail::key_prefix(name)), own(std::move(own_)) {
+    : name(std::move(name_)), own(std::move(own_)) {
     if (name.empty()) throw config_error("a cached function needs a non-empty name");
     settings();  // validates the options and resolves the backend now, where errors are expected
     register_function(*this);
@@ -30,7 +30,7 @@ function_state::function_state(std::string name_, options own_)
 
 function_state::~function_state() {
     unregister_function(*this);
-    for (const auto& store : watching_) store->unwatch(name);
+    for (const auto& [store, stored_name] : watching_) store->unwatch(stored_name);
 }
 
 const resolved_settings& function_state::settings() {
@@ -39,6 +39,8 @@ const resolved_settings& function_state::settings() {
     const std::lock_guard lock(resolve_mutex_);
     if (current_version_.load(std::memory_order_acquire) == version) return *current_.load(std::memory_order_acquire);
     auto fresh = std::make_unique<resolved_settings>(resolve_settings(own));
+    fresh->stored_name = stored_function_name(name, *fresh->values.version);
+    fresh->key_prefix = key_prefix(fresh->stored_name);
     const resolved_settings* chosen = nullptr;
     for (const auto& kept : snapshots_)
         if (kept->same_as(*fresh)) chosen = kept.get();
@@ -51,12 +53,12 @@ const resolved_settings& function_state::settings() {
     return *chosen;
 }
 
-void function_state::watch(const std::shared_ptr<backend>& store) {
+void function_state::watch(const resolved_settings& settings) {
     const std::lock_guard lock(watch_mutex_);
-    for (const auto& w : watching_)
-        if (w == store) return;
-    store->watch(name);
-    watching_.push_back(store);
+    for (const auto& [store, stored_name] : watching_)
+        if (store == settings.backend && stored_name == settings.stored_name) return;
+    settings.backend->watch(settings.stored_name);
+    watching_.emplace_back(settings.backend, settings.stored_name);
 }
 
 namespace {
@@ -203,7 +205,7 @@ void schedule_refresh(const call_context& c, std::function<computed_value()> job
     thread_pool::instance().submit([self = fn.shared_from_this(), settings = &c.settings, key = std::move(key),
                                     c_identity = c.identity,
                                     job = std::move(job), held = std::move(held), verbose = c.verbose, max_age]() mutable {
-        const call_context bg{*self, *settings, key_ref{self->name, key}, verbose, c_identity};
+        const call_context bg{*self, *settings, key_ref{settings->stored_name, key}, verbose, c_identity};
         struct unmark {
             function_state& fn;
             const std::string& key;
@@ -232,19 +234,27 @@ void schedule_refresh(const call_context& c, std::function<computed_value()> job
 
 void maybe_clean_up(const call_context& c) {
     const resolved_settings& s = c.settings;
-    if (!s.cleanup_stale || s.stale_after == std::chrono::nanoseconds::max()) return;
+    const bool stale_entries = s.cleanup_stale && s.stale_after != std::chrono::nanoseconds::max();
+    if (!stale_entries && !s.cleanup_other_versions) return;
     const auto now = steady::now().time_since_epoch().count();
     auto last = c.fn.last_cleanup.load(std::memory_order_relaxed);
     const auto interval = std::chrono::duration_cast<steady::duration>(s.cleanup_interval).count();
     if (last != 0 && now - last < interval) return;
     if (!c.fn.last_cleanup.compare_exchange_strong(last, now)) return;
-    thread_pool::instance().submit([self = c.fn.shared_from_this(), backend = s.backend, max_age = s.stale_after] {
+    thread_pool::instance().submit([self = c.fn.shared_from_this(), settings = &s, stale_entries] {
         try {
-            const auto removed = backend->remove_older_than(self->name, max_age);
-            if (removed > 0)
+            if (settings->cleanup_other_versions) {
+                const auto removed = remove_other_versions(*settings->backend, self->name, *settings->values.version);
+                if (removed > 0 && settings->verbose)
+                    log(log_level::debug,
+                        self->name + ": removed " + std::to_string(removed) + " entries of other versions");
+            }
+            if (!stale_entries) return;
+            const auto removed = settings->backend->remove_older_than(settings->stored_name, settings->stale_after);
+            if (removed > 0 && settings->verbose)
                 log(log_level::debug, self->name + ": removed " + std::to_string(removed) + " stale entries");
         } catch (const std::exception& e) {
-            log(log_level::warning, self->name + ": stale cleanup failed: " + e.what());
+            log(log_level::warning, self->name + ": cleanup failed: " + e.what());
         }
     });
 }
@@ -375,7 +385,7 @@ private:
             c_.count(counter::waits);
             c_.say("another caller is computing: waiting");
             try {
-                c_.fn.watch(c_.settings.backend);  // hear other processes' stores from now on
+                c_.fn.watch(c_.settings);  // hear other processes' stores from now on
             } catch (const std::exception& e) {
                 c_.backend_failed(e);
             }
@@ -418,9 +428,9 @@ private:
 /// The key of one entry in the form its backend wants: a digest, or the encoded arguments.
 class entry_key {
 public:
-    entry_key(const function_state& fn, const backend& store, std::string_view key_bytes)
-        : function_(fn.name), raw_(key_bytes), digested_(store.capabilities().digest_keys) {
-        if (digested_) digest_ = digest_key(fn.key_prefix, key_bytes);
+    entry_key(const resolved_settings& settings, std::string_view key_bytes)
+        : function_(settings.stored_name), raw_(key_bytes), digested_(settings.backend->capabilities().digest_keys) {
+        if (digested_) digest_ = digest_key(settings.key_prefix, key_bytes);
     }
     [[nodiscard]] key_ref ref() const noexcept { return {function_, digested_ ? digest_.view() : raw_}; }
 
@@ -459,9 +469,9 @@ call_status run_call(function_state& fn, const call_options& call, std::string_v
             timer.started = steady::now();
         }
     }
-    const entry_key key(fn, *settings.backend, key_bytes);
+    const entry_key key(settings, key_bytes);
     call_context c{fn, settings, key.ref(), call.verbose || settings.verbose};
-    if (c.sealed()) c.identity = envelope::identity(fn.name, c.ref.key);
+    if (c.sealed()) c.identity = envelope::identity(c.ref.function, c.ref.key);
     maybe_clean_up(c);
     if (call.overwrite_cache) {
         overwrite(c, site);
@@ -476,9 +486,9 @@ call_status run_call(function_state& fn, const call_options& call, std::string_v
 
 bool peek(function_state& fn, std::string_view key_bytes, call_site& site) {
     const resolved_settings& settings = fn.settings();
-    const entry_key key(fn, *settings.backend, key_bytes);
+    const entry_key key(settings, key_bytes);
     call_context c{fn, settings, key.ref(), settings.verbose};
-    if (c.sealed()) c.identity = envelope::identity(fn.name, c.ref.key);
+    if (c.sealed()) c.identity = envelope::identity(c.ref.function, c.ref.key);
     read_result found;
     try {
         found = c.store().read(c.ref, settings.stale_after);
@@ -495,33 +505,39 @@ bool peek(function_state& fn, std::string_view key_bytes, call_site& site) {
 
 bool invalidate(function_state& fn, std::string_view key_bytes) {
     const resolved_settings& settings = fn.settings();
-    const entry_key key(fn, *settings.backend, key_bytes);
+    const entry_key key(settings, key_bytes);
     return settings.backend->remove(key.ref());
 }
 
 void precache(function_state& fn, std::string_view key_bytes, std::string value_bytes) {
     const resolved_settings& settings = fn.settings();
-    const entry_key key(fn, *settings.backend, key_bytes);
+    const entry_key key(settings, key_bytes);
     call_context c{fn, settings, key.ref(), false};
-    if (c.sealed()) c.identity = envelope::identity(fn.name, c.ref.key);
+    if (c.sealed()) c.identity = envelope::identity(c.ref.function, c.ref.key);
     store_request request;
     request.value = c.stored_form(value_bytes);
     settings.backend->store(key.ref(), request);
 }
 
-void clear_cache(function_state& fn) { fn.settings().backend->clear(fn.name); }
+void clear_cache(function_state& fn) {
+    const resolved_settings& settings = fn.settings();
+    settings.backend->clear(settings.stored_name);
+}
 
-void clear_being_calculated(function_state& fn) { fn.settings().backend->clear_claims(fn.name); }
+void clear_being_calculated(function_state& fn) {
+    const resolved_settings& settings = fn.settings();
+    settings.backend->clear_claims(settings.stored_name);
+}
 
 std::optional<std::filesystem::path> cache_dpath(function_state& fn) {
-    return fn.settings().backend->directory(fn.name);
+    return fn.settings().backend->directory(fn.settings().stored_name);
 }
 
 metrics_snapshot read_metrics(function_state& fn) {
     metrics_snapshot snapshot = fn.metrics.snapshot();
     if (fn.settings().enable_metrics) {
         try {
-            snapshot.entry_count = fn.settings().backend->entry_count(fn.name);
+            snapshot.entry_count = fn.settings().backend->entry_count(fn.settings().stored_name);
         } catch (const std::exception& e) {
             log(log_level::warning, fn.name + ": cannot count entries: " + e.what());
         }

@@ -47,6 +47,7 @@ std::map<std::string, exported_function> exported_functions() {
         exported_function& e = out[fn->name];
         e.counts += fn->metrics.counts();
         e.store = settings.backend;
+        e.stored_name = settings.stored_name;
     }
     return out;
 }

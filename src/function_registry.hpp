@@ -20,6 +20,7 @@ class function_state;
 struct exported_function {
     recorded_counts counts;             ///< of every copy made under the name, live or gone
     std::shared_ptr<backend> store;     ///< the backend of a live copy with metrics on, if any
+    std::string stored_name;            ///< the name that copy's entries are kept under (its version's)
 };
 
 void register_function(function_state& fn);

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <cachier/detail/engine.hpp>
@@ -30,11 +31,11 @@ public:
     /// global parameters back and forth keeps one snapshot per distinct setting.
     const resolved_settings& settings();
 
-    /// Asks `store` to report other processes' changes to this function from now on (once per backend).
-    void watch(const std::shared_ptr<backend>& store);
+    /// Asks the settings' backend to report other processes' changes to the entries of this
+    /// function (of the settings' version) from now on; once per backend and stored name.
+    void watch(const resolved_settings& settings);
 
     const std::string name;
-    const std::string key_prefix;
     const options own;
     metrics_recorder metrics;
 
@@ -51,7 +52,7 @@ private:
     std::mutex resolve_mutex_;
     std::vector<std::unique_ptr<resolved_settings>> snapshots_;
     std::mutex watch_mutex_;
-    std::vector<std::shared_ptr<backend>> watching_;
+    std::vector<std::pair<std::shared_ptr<backend>, std::string>> watching_;  // backend, stored name
 };
 
 }  // namespace cachier::detail

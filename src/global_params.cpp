@@ -27,6 +27,8 @@ options defaults() {
     o.metrics_sampling_rate = 1.0;
     o.verbose = false;
     o.claim_lease = std::chrono::seconds(10);
+    o.version = std::string();
+    o.cleanup_other_versions = false;
     return o;
 }
 
@@ -54,6 +56,8 @@ void validate(const options& o) {
         throw config_error("cleanup_interval must be positive");
     if (o.wait_for_calc_timeout && o.wait_for_calc_timeout->get() < std::chrono::nanoseconds(0))
         throw config_error("wait_for_calc_timeout cannot be negative");
+    if (o.version && o.version->find('\xFF') != std::string::npos)
+        throw config_error("a version cannot hold the byte 0xFF (it separates a name from its version)");
 }
 
 // Caller holds the global mutex.
@@ -94,6 +98,7 @@ resolved_settings resolve_settings(const options& own) {
     r.metrics_sampling_rate = *v.metrics_sampling_rate;
     r.verbose = *v.verbose;
     r.claim_lease = std::chrono::ceil<std::chrono::milliseconds>(v.claim_lease->get());
+    r.cleanup_other_versions = *v.cleanup_other_versions;
     r.hub = change_hub::of(*r.backend);
     return r;
 }

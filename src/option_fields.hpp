@@ -21,6 +21,8 @@ constexpr void for_each_option_field(Visit&& visit) {
     visit(&options::metrics_sampling_rate);
     visit(&options::verbose);
     visit(&options::claim_lease);
+    visit(&options::version);
+    visit(&options::cleanup_other_versions);
 }
 
 }  // namespace cachier::detail

@@ -146,7 +146,7 @@ std::string prometheus_text() {
         row r{"function=\"" + label_value(name) + "\"", &data, std::nullopt};
         if (data.store && data.store->capabilities().cheap_entry_count) {
             try {
-                r.entries = data.store->entry_count(name);
+                r.entries = data.store->entry_count(data.stored_name);
             } catch (const std::exception& e) {
                 log(log_level::debug, name + ": metrics export cannot count entries: " + e.what());
             }

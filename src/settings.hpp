@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include <cachier/options.hpp>
 
@@ -28,6 +29,11 @@ struct resolved_settings {
     double metrics_sampling_rate = 1.0;
     bool verbose = false;
     std::chrono::milliseconds claim_lease{};
+    bool cleanup_other_versions = false;
+    // Set by the function the settings belong to: the name its entries are stored under (its
+    // name, and its version when it has one) and the digest prefix of its keys.
+    std::string stored_name;
+    std::string key_prefix;
 
     /// Equal settings (the version aside): a function keeps one snapshot per distinct setting.
     [[nodiscard]] bool same_as(const resolved_settings& other) const noexcept;

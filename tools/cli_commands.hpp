@@ -24,6 +24,10 @@ public:
 struct target {
     std::shared_ptr<backend> store;
     std::optional<std::string> function;
+    std::string version;  ///< of `function` (--version); empty: its unversioned entries
+
+    /// The name the backend keeps `function` at `version` under.
+    [[nodiscard]] std::string stored_name() const { return stored_function_name(function.value_or(""), version); }
 };
 
 /// Reads [URL] [FUNCTION] from a command's positional arguments: a lone argument with "://" is the
@@ -41,6 +45,7 @@ struct output {
 struct removal {
     bool yes = false;  ///< do not ask, even on a terminal
     std::optional<std::chrono::nanoseconds> older_than;
+    std::optional<std::string> keep_version;  ///< prune: remove every other version
 };
 
 int list_functions(const target& t, const output& o);

@@ -4,10 +4,12 @@
 //   cachier stats [URL] [FUNCTION]
 //   cachier clear [URL] FUNCTION
 //   cachier clear-claims [URL] FUNCTION
-//   cachier prune [URL] [FUNCTION] --older-than 7d
+//   cachier prune [URL] [FUNCTION] --older-than 7d | --keep-version V
+// A function's versions (options::version) are chosen with --version V.
 // Exit status: 0 done, 1 failure, 2 usage error.
 
 #include <functional>
+#include <optional>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -32,6 +34,8 @@ struct command {
     bool json = false;
     bool yes = false;
     std::string older_than;
+    std::string version;
+    std::optional<std::string> keep_version;
 };
 
 command& add_command(CLI::App& app, std::vector<std::unique_ptr<command>>& commands, const std::string& name,
@@ -42,6 +46,12 @@ command& add_command(CLI::App& app, std::vector<std::unique_ptr<command>>& comma
     c.app->add_flag("--json", c.json, "print JSON instead of a table");
     c.app->footer("Example:\n  " + example);
     return c;
+}
+
+/// --version V, for the commands on one function's entries.
+void add_version_option(command& c) {
+    c.app->add_option("--version", c.version,
+                      "the function's version (cachier::options::version); without it, its unversioned entries");
 }
 
 void add_removal_flags(command& c) { c.app->add_flag("-y,--yes", c.yes, "do not ask for confirmation on a terminal"); }
@@ -72,11 +82,19 @@ int main(int argc, char** argv) {
                     "cachier clear-claims postgresql://app@db/cache pricing.quote");
     add_removal_flags(clear_claims_command);
     auto& prune_command = add_command(app, commands, "prune",
-                                      "Remove entries older than an age, of one function or of every function",
+                                      "Remove entries older than an age, or every version but one, of one function or "
+                                      "of every function",
                                       "cachier prune file://$HOME/.cachier --older-than 7d");
     add_removal_flags(prune_command);
-    prune_command.app->add_option("--older-than", prune_command.older_than, "an age: 500ms, 45s, 30m, 12h, 7d, 2w")
-        ->required();
+    prune_command.app->add_option("--older-than", prune_command.older_than,
+                                  "remove the entries older than an age: 500ms, 45s, 30m, 12h, 7d, 2w");
+    prune_command.app->add_option("--keep-version", prune_command.keep_version,
+                                  "remove every version but this one (\"\" keeps the unversioned entries); "
+                                  "without FUNCTION, of each function stored under it");
+    prune_command.app->footer(
+        "Example:\n  cachier prune file://$HOME/.cachier --older-than 7d\n"
+        "  cachier prune redis://127.0.0.1:6379/0 pricing.quote --keep-version v3 --yes");
+    for (command* c : {&show, &stats, &clear, &clear_claims_command, &prune_command}) add_version_option(*c);
 
     try {
         app.parse(argc, argv);
@@ -106,7 +124,12 @@ int main(int argc, char** argv) {
                     throw usage_error("--older-than takes an age such as 500ms, 45s, 30m, 12h, 7d or 2w, not \"" +
                                       c->older_than + "\"");
             }
-            const target t = open_target(c->arguments, needs_function);
+            r.keep_version = c->keep_version;
+            target t = open_target(c->arguments, needs_function);
+            if (!c->version.empty() && !t.function) throw usage_error("--version needs a FUNCTION");
+            if (!c->version.empty() && c == &prune_command && r.keep_version)
+                throw usage_error("give --version or --keep-version, not both");
+            t.version = c->version;
             return run(t, output{std::cout, c->json}, r);
         } catch (const usage_error& e) {
             std::cerr << "cachier " << c->app->get_name() << ": " << e.what() << "\n(cachier " << c->app->get_name()

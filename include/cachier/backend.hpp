@@ -329,4 +329,22 @@ private:
     std::unique_ptr<detail::on_fork_child> fork_;  // renews the locks above in a forked child
 };
 
+/// The name under which backends keep the entries of `function` at `version` (options::version):
+/// the name itself when the version is empty, else the name, the byte 0xFF and the version.
+[[nodiscard]] std::string stored_function_name(std::string_view function, std::string_view version);
+
+/// A stored function name taken apart (see stored_function_name).
+struct versioned_name {
+    std::string function;  ///< the name given to cachier::cachier
+    std::string version;   ///< empty: unversioned entries
+};
+
+/// Splits a name as backends list it into the function's name and version. An unversioned name
+/// holding the byte 0xFF (never in UTF-8 text) reads as versioned.
+[[nodiscard]] versioned_name split_stored_function_name(std::string_view stored);
+
+/// Removes the entries of `function` kept under every version but `keep` ("" keeps the
+/// unversioned ones); returns how many values were removed. Throws backend_error on failure.
+std::uint64_t remove_other_versions(backend& store, std::string_view function, std::string_view keep);
+
 }  // namespace cachier

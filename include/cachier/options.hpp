@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include <cachier/backend.hpp>
 #include <cachier/units.hpp>
@@ -43,6 +44,13 @@ struct options {
     std::optional<bool> verbose;
     /// How long a claim outlives a computing process that died. Default 10s.
     std::optional<duration> claim_lease;
+    /// The version of the function's meaning: entries stored under another version (or none) are
+    /// invisible to it, so changing what a function computes needs no new name. Default "" (none).
+    /// Entries of each version are kept apart in the backend, under stored_function_name().
+    std::optional<std::string> version;
+    /// The background cleanup (every cleanup_interval) also removes the entries of the function's
+    /// other versions. Default false.
+    std::optional<bool> cleanup_other_versions;
 };
 
 /// Options of one call [the cachier__* keyword arguments of upstream].

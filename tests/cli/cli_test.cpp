@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <sys/wait.h>
@@ -152,6 +153,16 @@ protected:
         return -1;
     }
 
+    /// The entries of each version of `function` in `cachier ls --json`; "" for the unversioned ones.
+    std::map<std::string, long long> listed_versions(const std::string& function) {
+        std::map<std::string, long long> versions;
+        const json listed = tool_json("ls '" + url_ + "'");
+        for (const auto& f : listed["functions"])
+            if (f["name"] == function)
+                versions[f["version"].is_null() ? "" : f["version"].get<std::string>()] = f["entries"].get<long long>();
+        return versions;
+    }
+
     cachier::test::scratch_dir scratch_;
     std::string url_;
     std::string prices_;
@@ -236,6 +247,32 @@ TEST_P(Cli, PruneRemovesOnlyEntriesOlderThanTheAge) {
     EXPECT_EQ(pruned["removed"], 2);
     EXPECT_EQ(listed_entries(prices_), 6);
     EXPECT_EQ(listed_entries(reports_), 3) << "another function was pruned";
+}
+
+TEST_P(Cli, VersionsAreListedShownAndPrunedByKeepVersion) {
+    cachier::options o;
+    o.backend = store_;
+    for (const char* version : {"v1", "v2"}) {
+        o.version = version;
+        auto prices = cachier::cachier(prices_, price, o);
+        for (int q = 1; q <= (version == std::string("v1") ? 2 : 3); ++q) (void)prices("sku-" + std::to_string(q), q);
+    }
+    std::map<std::string, long long> versions = listed_versions(prices_);
+    EXPECT_EQ(versions, (std::map<std::string, long long>{{"", 5}, {"v1", 2}, {"v2", 3}}));
+    const ran table = cachier_tool("ls '" + url_ + "'");
+    EXPECT_NE(table.out.find("VERSION"), std::string::npos) << table.out;
+    EXPECT_EQ(tool_json("show '" + url_ + "' " + prices_ + " --version v1")["entries"].size(), 2U);
+    const ran missing = cachier_tool("show '" + url_ + "' " + prices_ + " --version v9", true);
+    EXPECT_EQ(missing.status, 1);
+    EXPECT_NE(missing.out.find("v1, v2"), std::string::npos) << missing.out;
+
+    const json pruned = tool_json("prune '" + url_ + "' " + prices_ + " --keep-version v2 --yes");
+    EXPECT_EQ(pruned["removed"], 7) << pruned.dump(1);
+    versions = listed_versions(prices_);
+    EXPECT_EQ(versions, (std::map<std::string, long long>{{"v2", 3}}));
+    EXPECT_EQ(listed_entries(reports_), 3) << "a function without version v2 was pruned";
+    EXPECT_EQ(cachier_tool("prune '" + url_ + "' " + prices_ + " --version v2 --keep-version v2").status, 2);
+    EXPECT_EQ(cachier_tool("prune '" + url_ + "'").status, 2) << "prune needs --older-than or --keep-version";
 }
 
 TEST_P(Cli, TheUrlCanComeFromTheEnvironment) {

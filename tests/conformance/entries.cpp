@@ -1,9 +1,11 @@
-// Per-entry operations of a cached function, run against every backend: invalidate, peek and
-// call_with_status.
+// Per-entry operations of a cached function and versions, run against every backend: invalidate,
+// peek, call_with_status, and options::version.
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <thread>
+#include <vector>
 
 #include "suite.hpp"
 
@@ -109,6 +111,88 @@ TEST_P(Conformance, CallWithStatusSaysHowEachValueWasObtained) {
     EXPECT_EQ(refreshed.value, 31) << "the stale value, at once";
     wait_for_background_work();
     EXPECT_EQ(to_string(call_status::waited), "waited");
+}
+
+namespace {
+
+/// The functions holding entries (a store may keep an emptied function's place: the file backend
+/// keeps its directory).
+std::vector<std::string> stored_names(backend& store) {
+    std::vector<std::string> names;
+    store.list_functions([&](const function_info& f) {
+        if (f.entries > 0) names.push_back(f.name);
+        return true;
+    });
+    return names;
+}
+
+bool holds(const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+}  // namespace
+
+TEST_P(Conformance, VersionsNeverSeeEachOthersEntries) {
+    counted fn;
+    auto v1 = base_options();
+    v1.version = "v1";
+    auto v2 = base_options();
+    v2.version = "v2";
+    auto f1 = cachier::cachier(fn_name(), fn, v1);
+    auto f2 = cachier::cachier(fn_name(), fn, v2);
+    auto plain = cachier::cachier(fn_name(), fn, base_options());
+    EXPECT_EQ(f1(1), 11);
+    EXPECT_EQ(f2(1), 12) << "a new version served an old version's value";
+    EXPECT_EQ(plain(1), 13) << "an unversioned function served a version's value";
+    EXPECT_EQ(f1(1), 11);
+    EXPECT_EQ(f2.peek(1), std::optional<std::int64_t>(12));
+    EXPECT_TRUE(f2.invalidate(1));
+    EXPECT_EQ(f1(1), 11) << "invalidating one version removed another's entry";
+    const auto names = stored_names(*backend_);
+    EXPECT_TRUE(holds(names, stored_function_name(fn_name(), "v1")));
+    EXPECT_TRUE(holds(names, fn_name()));
+    const versioned_name split = split_stored_function_name(stored_function_name(fn_name(), "v1"));
+    EXPECT_EQ(split.function, fn_name());
+    EXPECT_EQ(split.version, "v1");
+    // A function without a version of its own follows the global one, at call time.
+    auto follows = cachier::cachier(fn_name(), fn, base_options());
+    options global;
+    global.version = "v1";
+    set_global_params(global);
+    EXPECT_EQ(follows(1), 11) << "the global version's entry";
+    EXPECT_THROW(cachier::cachier(fn_name("_bad"), fn, [&] {
+                     auto o = base_options();
+                     o.version = std::string("v\xFF");
+                     return o;
+                 }()),
+                 config_error);
+}
+
+TEST_P(Conformance, OtherVersionsAreRemovedByTheCleanupWhenAsked) {
+    counted fn;
+    auto v1 = base_options();
+    v1.version = "v1";
+    auto old_version = cachier::cachier(fn_name(), fn, v1);
+    EXPECT_EQ(old_version(1), 11);
+    EXPECT_EQ(old_version(2), 22);
+    auto unversioned = cachier::cachier(fn_name(), fn, base_options());
+    EXPECT_EQ(unversioned(3), 33);
+    auto other = cachier::cachier(fn_name("_other"), fn, v1);
+    EXPECT_EQ(other(4), 44);
+    auto v2 = base_options();
+    v2.version = "v2";
+    v2.cleanup_other_versions = true;
+    auto current = cachier::cachier(fn_name(), fn, v2);
+    EXPECT_EQ(current(1), 15);  // the first call schedules the cleanup
+    wait_for_background_work();
+    const auto names = stored_names(*backend_);
+    EXPECT_FALSE(holds(names, stored_function_name(fn_name(), "v1"))) << "the old version was kept";
+    EXPECT_FALSE(holds(names, fn_name())) << "the unversioned entries were kept";
+    EXPECT_TRUE(holds(names, stored_function_name(fn_name(), "v2")));
+    EXPECT_TRUE(holds(names, stored_function_name(fn_name("_other"), "v1"))) << "another function was cleaned";
+    EXPECT_EQ(current(1), 15);
+    EXPECT_EQ(old_version(1), 16) << "the removed version computes again";
+    EXPECT_EQ(remove_other_versions(*backend_, fn_name(), "v2"), 1U);
 }
 
 }  // namespace cachier::test

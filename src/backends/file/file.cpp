@@ -234,6 +234,8 @@ protected:
                 info.newest = std::min(info.newest.value_or(e.age), e.age);
                 return true;
             });
+            // An emptied function keeps its directory; like the other stores, list only what holds values.
+            if (info.entries == 0) continue;
             if (!visit(info)) return;
         }
     }
