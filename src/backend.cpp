@@ -74,6 +74,18 @@ bool backend::remove(const key_ref& ref) {
     return removed;
 }
 
+std::size_t backend::remove_entries(std::string_view function, std::span<const std::string> keys) {
+    if (keys.empty()) return 0;
+    const std::size_t removed = guarded("remove entries", [&] { return do_remove_entries(function, keys); });
+    if (removed > 0) report_change({function, {}, change_kind::removed});
+    return removed;
+}
+
+void backend::touch(std::string_view function, std::span<const std::string> keys) {
+    if (keys.empty() || !capabilities_.records_last_use) return;
+    guarded("record the use of entries", [&] { do_touch(function, keys); });
+}
+
 void backend::clear(std::string_view function) {
     guarded("clear a function's entries", [&] { do_clear(function); });
     report_change({function, {}, change_kind::cleared});
@@ -174,6 +186,14 @@ std::size_t backend::do_remove_older_than(std::string_view function, std::chrono
     for (const auto& key : old) removed += do_remove(key_ref{function, key}) ? 1 : 0;
     return removed;
 }
+
+std::size_t backend::do_remove_entries(std::string_view function, std::span<const std::string> keys) {
+    std::size_t removed = 0;
+    for (const auto& key : keys) removed += do_remove(key_ref{function, key}) ? 1 : 0;
+    return removed;
+}
+
+void backend::do_touch(std::string_view, std::span<const std::string>) {}
 
 std::uint64_t backend::do_entry_count(std::string_view function) {
     std::uint64_t count = 0;

@@ -12,6 +12,7 @@
 
 #include <cachier/detail/engine.hpp>
 
+#include "bounding.hpp"
 #include "metrics_recorder.hpp"
 #include "settings.hpp"
 
@@ -43,6 +44,8 @@ public:
     std::unordered_set<std::string> refreshing;  // keys with a background refresh queued or running
 
     std::atomic<std::int64_t> last_cleanup{0};  // steady_clock ticks of the last scheduled cleanup
+
+    bounding_state bounds;  // max_entries / max_bytes: uses to record, eviction passes
 
 private:
     // The version is published after the pointer, so a reader that sees the current version sees a

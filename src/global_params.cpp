@@ -29,6 +29,8 @@ options defaults() {
     o.claim_lease = std::chrono::seconds(10);
     o.version = std::string();
     o.cleanup_other_versions = false;
+    o.max_entries = std::numeric_limits<std::uint64_t>::max();
+    o.max_bytes = byte_size::unlimited();
     return o;
 }
 
@@ -58,6 +60,8 @@ void validate(const options& o) {
         throw config_error("wait_for_calc_timeout cannot be negative");
     if (o.version && o.version->find('\xFF') != std::string::npos)
         throw config_error("a version cannot hold the byte 0xFF (it separates a name from its version)");
+    if (o.max_entries && *o.max_entries == 0) throw config_error("max_entries must be at least 1 (unset: no limit)");
+    if (o.max_bytes && o.max_bytes->bytes() == 0) throw config_error("max_bytes must be at least 1 byte (unset: no limit)");
 }
 
 // Caller holds the global mutex.
@@ -99,6 +103,8 @@ resolved_settings resolve_settings(const options& own) {
     r.verbose = *v.verbose;
     r.claim_lease = std::chrono::ceil<std::chrono::milliseconds>(v.claim_lease->get());
     r.cleanup_other_versions = *v.cleanup_other_versions;
+    r.max_entries = *v.max_entries;
+    r.max_bytes = v.max_bytes->bytes();
     r.hub = change_hub::of(*r.backend);
     return r;
 }

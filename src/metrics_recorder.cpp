@@ -62,6 +62,7 @@ metrics_snapshot metrics_recorder::snapshot() const noexcept {
     s.size_limit_rejections = get(counter::size_limit_rejections);
     s.corrupt_entries = get(counter::corrupt_entries);
     s.backend_errors = get(counter::backend_errors);
+    s.evictions = get(counter::evictions);
     std::uint64_t total = 0;
     for (const auto& b : latency_buckets_) total += b.load(std::memory_order_relaxed);
     s.latency_samples = total;

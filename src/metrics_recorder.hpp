@@ -22,6 +22,7 @@ enum class counter : std::size_t {
     size_limit_rejections,
     backend_errors,
     corrupt_entries,
+    evictions,
     count_
 };
 
@@ -43,7 +44,9 @@ struct recorded_counts {
 
 class metrics_recorder {
 public:
-    void add(counter c) noexcept { counters_[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed); }
+    void add(counter c, std::uint64_t n = 1) noexcept {
+        counters_[static_cast<std::size_t>(c)].fetch_add(n, std::memory_order_relaxed);
+    }
     void record_latency(std::chrono::nanoseconds latency) noexcept;
     [[nodiscard]] metrics_snapshot snapshot() const noexcept;
     [[nodiscard]] recorded_counts counts() const noexcept;

@@ -23,6 +23,8 @@ constexpr void for_each_option_field(Visit&& visit) {
     visit(&options::claim_lease);
     visit(&options::version);
     visit(&options::cleanup_other_versions);
+    visit(&options::max_entries);
+    visit(&options::max_bytes);
 }
 
 }  // namespace cachier::detail

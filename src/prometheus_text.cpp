@@ -22,7 +22,7 @@ struct counter_family {
     const char* help;
 };
 
-constexpr std::array<counter_family, 11> counter_families{{
+constexpr std::array<counter_family, 12> counter_families{{
     {counter::calls, "cachier_calls_total", "Cached calls made (skip_cache and disabled caching not counted)."},
     {counter::hits, "cachier_hits_total", "Calls answered with a fresh stored value."},
     {counter::misses, "cachier_misses_total", "Calls that found no usable stored value."},
@@ -37,6 +37,7 @@ constexpr std::array<counter_family, 11> counter_families{{
     {counter::backend_errors, "cachier_backend_errors_total", "Backend operations that failed."},
     {counter::corrupt_entries, "cachier_corrupt_entries_total",
      "Stored entries refused and recomputed (damaged, foreign or not decodable)."},
+    {counter::evictions, "cachier_evictions_total", "Values removed to keep max_entries or max_bytes."},
 }};
 
 // The exported histogram's upper bounds, in seconds: from a memory hit to a slow computation.

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -30,10 +31,18 @@ struct resolved_settings {
     bool verbose = false;
     std::chrono::milliseconds claim_lease{};
     bool cleanup_other_versions = false;
+    std::uint64_t max_entries = 0;  // unlimited: the largest value
+    std::uint64_t max_bytes = 0;    // unlimited: the largest value
     // Set by the function the settings belong to: the name its entries are stored under (its
     // name, and its version when it has one) and the digest prefix of its keys.
     std::string stored_name;
     std::string key_prefix;
+
+    /// Whether max_entries or max_bytes limits the function.
+    [[nodiscard]] bool bounded() const noexcept {
+        return max_entries != std::numeric_limits<std::uint64_t>::max() ||
+               max_bytes != std::numeric_limits<std::uint64_t>::max();
+    }
 
     /// Equal settings (the version aside): a function keeps one snapshot per distinct setting.
     [[nodiscard]] bool same_as(const resolved_settings& other) const noexcept;

@@ -57,7 +57,14 @@ void thread_pool::wait_idle() {
     idle_.wait(lock, [this] { return tasks_.empty() && running_ == 0; });
 }
 
+namespace {
+thread_local bool on_pool_worker = false;
+}
+
+bool thread_pool::on_worker() noexcept { return on_pool_worker; }
+
 void thread_pool::work() {
+    on_pool_worker = true;
     std::unique_lock lock(mutex_);
     for (;;) {
         ++idle_workers_;

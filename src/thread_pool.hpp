@@ -31,6 +31,9 @@ public:
 
     [[nodiscard]] std::size_t max_workers() const noexcept { return max_workers_; }
 
+    /// Whether the calling thread is a worker of a pool (whose tasks must not wait for queued ones).
+    [[nodiscard]] static bool on_worker() noexcept;
+
 private:
     void work();
 

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,8 +78,12 @@ struct backend_capabilities {
     bool cheap_entry_count = false;
     /// Listing entries reads their metadata only, not their values.
     bool cheap_listing = false;
-    /// Entries record when they were last read (entry_info::since_last_use).
+    /// Entries record when they were last used: touch() records a use and listings report it
+    /// (entry_info::since_last_use), for least-recently-used eviction.
     bool records_last_use = false;
+    /// Every read records a use by itself (storage in this process), so the engine never calls
+    /// touch(); otherwise the engine touches entries it read, at most once a second per entry.
+    bool reads_record_use = false;
     /// The first and the longest interval a waiter sleeps before looking at the storage again when
     /// no change was reported (a waiter backs off from the first to the longest).
     std::chrono::milliseconds min_poll_interval{1};
@@ -220,6 +225,14 @@ public:
     /// Removes one entry's value (a live claim on it stays); true when there was one.
     bool remove(const key_ref& ref);
 
+    /// Removes the values of several entries of one function (live claims stay); returns how many
+    /// there were.
+    std::size_t remove_entries(std::string_view function, std::span<const std::string> keys);
+
+    /// Records that the entries `keys` of `function` were used just now (a batch of reads), where
+    /// the capabilities say records_last_use; does nothing otherwise.
+    void touch(std::string_view function, std::span<const std::string> keys);
+
     /// Removes every value of one function (live claims stay).
     void clear(std::string_view function);
 
@@ -288,6 +301,12 @@ protected:
     /// Removes one value; true when there was one.
     virtual bool do_remove(const key_ref& ref) = 0;
 
+    /// Removes several values of one function; the default removes them one at a time.
+    virtual std::size_t do_remove_entries(std::string_view function, std::span<const std::string> keys);
+
+    /// Records a use of each entry; the default does nothing (the storage records no use).
+    virtual void do_touch(std::string_view function, std::span<const std::string> keys);
+
     /// Removes every value of one function.
     virtual void do_clear(std::string_view function) = 0;
 
@@ -346,5 +365,24 @@ struct versioned_name {
 /// Removes the entries of `function` kept under every version but `keep` ("" keeps the
 /// unversioned ones); returns how many values were removed. Throws backend_error on failure.
 std::uint64_t remove_other_versions(backend& store, std::string_view function, std::string_view keep);
+
+/// Limits on the entries of one function (options::max_entries, options::max_bytes); unset: none.
+struct entry_limits {
+    std::optional<std::uint64_t> max_entries;  ///< values kept at most
+    std::optional<std::uint64_t> max_bytes;    ///< stored bytes (entry_info::size, summed) kept at most
+};
+
+/// What an eviction did.
+struct eviction_report {
+    std::uint64_t removed = 0;        ///< values removed
+    std::uint64_t removed_bytes = 0;  ///< their stored size
+    std::uint64_t entries_left = 0;   ///< values kept
+    std::uint64_t bytes_left = 0;     ///< their stored size
+};
+
+/// Removes the least recently used values of `function` (by entry_info::since_last_use where the
+/// storage records uses, else by age) until it is within `limits`. One listing of the function and
+/// one removal request per batch of values. Throws backend_error on failure.
+eviction_report evict_least_recently_used(backend& store, std::string_view function, const entry_limits& limits);
 
 }  // namespace cachier

@@ -23,6 +23,7 @@ struct metrics_snapshot {
     /// stored entries refused and recomputed: damaged, truncated, stored under another key or
     /// function, written by another release, or not decodable as the result type
     std::uint64_t corrupt_entries = 0;
+    std::uint64_t evictions = 0;              ///< values removed to keep max_entries / max_bytes
     std::uint64_t latency_samples = 0;        ///< calls whose latency was sampled
     std::chrono::nanoseconds latency_p50{0};  ///< median latency of the sampled calls
     std::chrono::nanoseconds latency_p99{0};  ///< 99th percentile latency of the sampled calls

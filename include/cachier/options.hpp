@@ -2,6 +2,7 @@
 /// @file options.hpp
 /// @brief Options of a cached function, per-call options and the global parameters.
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -51,6 +52,12 @@ struct options {
     /// The background cleanup (every cleanup_interval) also removes the entries of the function's
     /// other versions. Default false.
     std::optional<bool> cleanup_other_versions;
+    /// Values the function keeps at most (of its version); least recently used ones are evicted in
+    /// the background. At least 1. Default: no limit.
+    std::optional<std::uint64_t> max_entries;
+    /// Stored bytes the function keeps at most (of its version, as the backend stores them, envelope
+    /// included); least recently used values are evicted in the background. Default: no limit.
+    std::optional<byte_size> max_bytes;
 };
 
 /// Options of one call [the cachier__* keyword arguments of upstream].

@@ -42,6 +42,10 @@ protected:
     void do_release_claim(const key_ref& ref, const claim_token& token) override { inner_->release_claim(ref, token); }
     void do_store(const key_ref& ref, const store_request& request) override { inner_->store(ref, request); }
     bool do_remove(const key_ref& ref) override { return inner_->remove(ref); }
+    std::size_t do_remove_entries(std::string_view function, std::span<const std::string> keys) override {
+        return inner_->remove_entries(function, keys);
+    }
+    void do_touch(std::string_view function, std::span<const std::string> keys) override { inner_->touch(function, keys); }
     void do_clear(std::string_view function) override { inner_->clear(function); }
     void do_clear_claims(std::string_view function) override { inner_->clear_claims(function); }
     std::size_t do_remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) override {

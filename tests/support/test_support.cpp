@@ -43,13 +43,21 @@ worker_process::~worker_process() {
 }
 
 int worker_process::wait() {
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0) {
-        if (errno != EINTR) throw std::runtime_error("waitpid failed");
+    if (!reaped_) {
+        while (::waitpid(pid_, &status_, 0) < 0) {
+            if (errno != EINTR) throw std::runtime_error("waitpid failed");
+        }
+        reaped_ = true;
     }
-    reaped_ = true;
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    return 128 + WTERMSIG(status);
+    if (WIFEXITED(status_)) return WEXITSTATUS(status_);
+    return 128 + WTERMSIG(status_);
+}
+
+bool worker_process::running() {
+    if (reaped_) return false;
+    const pid_t done = ::waitpid(pid_, &status_, WNOHANG);
+    if (done == pid_) reaped_ = true;
+    return !reaped_;
 }
 
 void worker_process::kill_hard() {

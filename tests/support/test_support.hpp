@@ -43,6 +43,8 @@ public:
 
     /// Waits for the exit; returns the exit status (or 128 + signal).
     int wait();
+    /// Whether the process still runs (reaps it, keeping its status for wait(), once it ended).
+    bool running();
     /// Sends SIGKILL and reaps the process.
     void kill_hard();
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
@@ -50,6 +52,7 @@ public:
 private:
     pid_t pid_ = -1;
     bool reaped_ = false;
+    int status_ = 0;
 };
 
 /// The lines of a text file (empty when it does not exist).

@@ -6,6 +6,8 @@
 //       f logs "started" and sleeps for an hour (the test kills it).
 //   worker write <backend-url> <name> <first> <count> <shared-count>
 //       stores count values (keys first..first+count-1) and shared-count keys 1e9.. (all writers).
+//   worker miss <backend-url> <name> <first> <count> <max-entries>
+//       calls f(first..first+count-1) with max_entries set: a stream of misses to be bounded.
 // Exit status 0 on success, 2 on bad usage, 3 on a wrong value.
 
 #include <chrono>
@@ -78,6 +80,16 @@ int main(int argc, char** argv) {
             f.precache_value(std::to_string(first + i), first + i);
             if (i < shared) f.precache_value(std::to_string(1000000000 + i), 1000000000 + i);
         }
+        return 0;
+    }
+    if (mode == "miss" && argc == 7) {
+        opts.max_entries = std::strtoull(argv[6], nullptr, 10);
+        auto f = cachier::cachier(argv[3], [](std::int64_t x) { return std::to_string(x); }, opts);
+        const std::int64_t first = std::atoll(argv[4]);
+        const std::int64_t count = std::atoll(argv[5]);
+        for (std::int64_t i = first; i < first + count; ++i)
+            if (f(i) != std::to_string(i)) return 3;
+        cachier::wait_for_background_work();
         return 0;
     }
     return 2;

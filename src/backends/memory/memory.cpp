@@ -2,7 +2,9 @@
 // lock one of several reader slots (picked per thread) and writers lock them all, so concurrent hits
 // from different cores write no shared cache line and scale with the cores.
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <ctime>
 
 #include <sched.h>
@@ -22,10 +24,18 @@
 namespace cachier {
 namespace {
 
-// Ages come from the coarse monotonic clock: a few nanoseconds to read, millisecond resolution.
+// Hits take ages from the coarse monotonic clock: a few nanoseconds to read, millisecond resolution.
 std::chrono::nanoseconds monotonic_now() noexcept {
     timespec ts{};
     ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+// Stores and listings take the precise clock, so that values stored within one tick of the coarse
+// clock still rank by age for eviction.
+std::chrono::nanoseconds precise_now() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
     return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
@@ -58,13 +68,40 @@ struct id_equal {
 
 struct record {
     std::string value;
-    std::chrono::nanoseconds stored_at{};
+    std::chrono::nanoseconds stored_at{};       // by the coarse clock, for the ages reads return
+    std::chrono::nanoseconds stored_precise{};  // by the precise clock, for the ages listings return
+    // When a read last returned the value (monotonic ns). Readers share the shard, so they write it
+    // atomically, and only when it moved by a clock tick or more: a hot entry's cache line is
+    // written once per tick, not once per hit.
+    alignas(std::atomic_ref<std::int64_t>::required_alignment) mutable std::int64_t used_at_ns = 0;
     std::chrono::nanoseconds expires_at{};  // zero: never
     bool has_value = false;
     claim_token claim;  // empty when nobody computes
 
     [[nodiscard]] bool live_value(std::chrono::nanoseconds now) const noexcept {
         return has_value && (expires_at.count() == 0 || now < expires_at);
+    }
+
+    void note_use(std::chrono::nanoseconds now) const noexcept {
+        const std::atomic_ref<std::int64_t> used(used_at_ns);
+        if (used.load(std::memory_order_relaxed) != now.count()) used.store(now.count(), std::memory_order_relaxed);
+    }
+
+    /// The age a read returns, by the coarse clock.
+    [[nodiscard]] std::chrono::nanoseconds age(std::chrono::nanoseconds coarse_now) const noexcept {
+        return coarse_now - stored_at;
+    }
+
+    /// The age a listing returns, by the precise clock.
+    [[nodiscard]] std::chrono::nanoseconds precise_age(std::chrono::nanoseconds precise_now) const noexcept {
+        return precise_now - stored_precise;
+    }
+
+    /// Since the last read or the store, by the precise clock (reads note coarse times, which lag it
+    /// by up to a tick).
+    [[nodiscard]] std::chrono::nanoseconds since_last_use(std::chrono::nanoseconds precise_now) const noexcept {
+        const std::chrono::nanoseconds used(std::atomic_ref<std::int64_t>(used_at_ns).load(std::memory_order_relaxed));
+        return std::max(precise_now - std::max(stored_precise, used), std::chrono::nanoseconds::zero());
     }
 };
 
@@ -133,6 +170,8 @@ backend_capabilities memory_capabilities() {
     caps.pushes_changes = true;  // every change is made in this process
     caps.cheap_entry_count = true;
     caps.cheap_listing = true;
+    caps.records_last_use = true;
+    caps.reads_record_use = true;  // every read notes its use in the entry
     caps.max_poll_interval = std::chrono::milliseconds(1000);
     return caps;
 }
@@ -151,7 +190,10 @@ protected:
         if (it == s.entries.end()) return out;
         const auto now = monotonic_now();
         const record& r = it->second;
-        if (r.live_value(now)) out.entry = stored_entry{r.value, now - r.stored_at};
+        if (r.live_value(now)) {
+            out.entry = stored_entry{r.value, r.age(now)};
+            r.note_use(now);
+        }
         out.claim = r.claim.empty() ? claim_state::none : claim_state::live;
         return out;
     }
@@ -163,7 +205,10 @@ protected:
     static read_result read_or_claim_locked(record& r, const claim_request& request) {
         const auto now = monotonic_now();
         read_result out;
-        if (r.live_value(now)) out.entry = stored_entry{r.value, now - r.stored_at};
+        if (r.live_value(now)) {
+            out.entry = stored_entry{r.value, r.age(now)};
+            r.note_use(now);
+        }
         if (out.fresh(request.max_age)) return out;
         if (!r.claim.empty() && r.claim != request.token) {
             out.claim = claim_state::live;
@@ -179,6 +224,7 @@ protected:
             const auto now = monotonic_now();
             r.value.assign(request.value);
             r.stored_at = now - request.age;
+            r.stored_precise = precise_now() - request.age;
             r.expires_at = request.expires_after ? now + *request.expires_after : std::chrono::nanoseconds::zero();
             r.has_value = true;
             if (request.release != nullptr && r.claim == *request.release) r.claim.clear();
@@ -213,10 +259,10 @@ protected:
     }
 
     std::size_t do_remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) override {
-        const auto now = monotonic_now();
+        const auto now = precise_now();
         std::size_t removed = 0;
         for_each_record(function, [&](const std::string&, record& r) {
-            if (r.has_value && (now - r.stored_at > max_age || !r.live_value(now))) {
+            if (r.has_value && (r.precise_age(now) > max_age || !r.live_value(now))) {
                 r.has_value = false;
                 ++removed;
             }
@@ -232,14 +278,14 @@ protected:
     }
 
     void do_list_functions(const visitor<function_info>& visit) override {
-        const auto now = monotonic_now();
+        const auto now = precise_now();
         std::map<std::string, function_info, std::less<>> functions;
         for (auto& s : shards_) {
             const spread_lock::read_guard lock(s.lock);
             for (const auto& [id, r] : s.entries) {
                 if (!r.live_value(now)) continue;
                 function_info& f = functions[id.function];
-                const auto age = now - r.stored_at;
+                const auto age = r.precise_age(now);
                 ++f.entries;
                 f.bytes += r.value.size();
                 f.oldest = std::max(f.oldest.value_or(age), age);
@@ -255,18 +301,19 @@ protected:
     // One shard at a time is copied out and visited outside its lock, so that the visitor may call
     // the backend and at most one shard's entries are held.
     void do_list_entries(std::string_view function, const visitor<entry_info>& visit) override {
+        const auto now = precise_now();  // one time for the whole listing: its ages rank the values
         for (auto& s : shards_) {
             std::vector<entry_info> found;
             {
                 const spread_lock::read_guard lock(s.lock);
-                const auto now = monotonic_now();
                 for (const auto& [id, r] : s.entries) {
                     if (id.function != function) continue;
                     entry_info e;
                     e.key = id.key;
                     e.has_value = r.live_value(now);
                     e.size = e.has_value ? r.value.size() : 0;
-                    e.age = e.has_value ? now - r.stored_at : std::chrono::nanoseconds::zero();
+                    e.age = e.has_value ? r.precise_age(now) : std::chrono::nanoseconds::zero();
+                    if (e.has_value) e.since_last_use = r.since_last_use(now);
                     e.claim = r.claim.empty() ? claim_state::none : claim_state::live;
                     if (e.has_value || e.claim != claim_state::none) found.push_back(std::move(e));
                 }

@@ -1,0 +1,154 @@
+// Bounded caches. A hit records its entry's use in this process's table and, at most once per
+// use_interval per entry, queues it for a batched touch() on the thread pool: a hit never writes to
+// the storage itself. Stores count towards the next eviction pass, which lists the function once
+// and removes the least recently used values down to 95% of each limit, so that passes are rare
+// and the limits hold however many processes store.
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+
+#include <cachier/backend.hpp>
+
+#include "bounding.hpp"
+#include "function_state.hpp"
+#include "log.hpp"
+#include "thread_pool.hpp"
+
+namespace cachier::detail {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+constexpr std::uint64_t unlimited = std::numeric_limits<std::uint64_t>::max();
+// A table this large is dropped and started again: forgetting when entries were touched only
+// touches them once more.
+constexpr std::size_t max_remembered_uses = 1U << 16;
+
+/// Stores (or bytes) after which a pass runs: 1/32 of the limit, so that a pass runs long before
+/// the limit is reached again.
+std::uint64_t pass_step(std::uint64_t limit) { return limit == unlimited ? unlimited : std::max<std::uint64_t>(1, limit / 32); }
+
+std::uint64_t twice(std::uint64_t n) { return n > unlimited / 2 ? unlimited : 2 * n; }
+
+/// What a pass leaves: 95% of the limit, so that the next stores have room below it.
+std::optional<std::uint64_t> low_water(std::uint64_t limit) {
+    if (limit == unlimited) return std::nullopt;
+    return limit - limit / 20;
+}
+
+bool records_uses_through_touch(const resolved_settings& s) {
+    const auto& caps = s.backend->capabilities();
+    return caps.records_last_use && !caps.reads_record_use;
+}
+
+void run_pass(const std::shared_ptr<function_state>& fn, const resolved_settings& s) {
+    try {
+        const auto report =
+            evict_least_recently_used(*s.backend, s.stored_name, {low_water(s.max_entries), low_water(s.max_bytes)});
+        if (report.removed > 0) {
+            if (s.enable_metrics) fn->metrics.add(counter::evictions, report.removed);
+            if (s.verbose)
+                log(log_level::debug, fn->name + ": evicted " + std::to_string(report.removed) + " entries, " +
+                                          std::to_string(report.entries_left) + " left");
+        }
+    } catch (const std::exception& e) {
+        if (s.enable_metrics) fn->metrics.add(counter::backend_errors);
+        log(log_level::warning, fn->name + ": eviction failed: " + e.what());
+    }
+}
+
+}  // namespace
+
+void note_use(function_state& fn, const resolved_settings& settings, std::string_view key) {
+    if (!records_uses_through_touch(settings)) return;
+    bounding_state& b = fn.bounds;
+    const auto now = steady::now().time_since_epoch().count();
+    const auto interval = std::chrono::duration_cast<steady::duration>(bounding_state::use_interval).count();
+    {
+        const std::lock_guard lock(b.uses_mutex_);
+        const auto it = b.touched_.find(key);
+        if (it != b.touched_.end()) {
+            if (now - it->second < interval) return;
+            it->second = now;
+        } else {
+            if (b.touched_.size() >= max_remembered_uses) b.touched_.clear();
+            b.touched_.emplace(std::string(key), now);
+        }
+        b.to_touch_.emplace_back(&settings, std::string(key));
+        if (std::exchange(b.touch_queued_, true)) return;
+    }
+    thread_pool::instance().submit([self = fn.shared_from_this()] {
+        bounding_state& state = self->bounds;
+        std::vector<std::pair<const resolved_settings*, std::string>> batch;
+        {
+            const std::lock_guard lock(state.uses_mutex_);
+            batch.swap(state.to_touch_);
+            state.touch_queued_ = false;
+        }
+        // One touch per settings snapshot (backend and version) in the batch.
+        std::stable_sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (auto first = batch.begin(); first != batch.end();) {
+            const resolved_settings* s = first->first;
+            const auto last = std::find_if(first, batch.end(), [&](const auto& item) { return item.first != s; });
+            std::vector<std::string> keys;
+            for (auto it = first; it != last; ++it) keys.push_back(std::move(it->second));
+            try {
+                s->backend->touch(s->stored_name, keys);
+            } catch (const std::exception& e) {
+                if (s->enable_metrics) self->metrics.add(counter::backend_errors);
+                log(log_level::warning, self->name + ": " + e.what());
+            }
+            first = last;
+        }
+    });
+}
+
+void note_store(function_state& fn, const resolved_settings& settings, std::string_view key, std::uint64_t bytes) {
+    bounding_state& b = fn.bounds;
+    if (records_uses_through_touch(settings)) {
+        // A store is a use the storage has recorded: no touch for the next interval.
+        const auto now = steady::now().time_since_epoch().count();
+        const std::lock_guard lock(b.uses_mutex_);
+        if (b.touched_.size() >= max_remembered_uses) b.touched_.clear();
+        b.touched_.insert_or_assign(std::string(key), now);
+    }
+    const std::uint64_t stores = b.stores_since_pass_.fetch_add(1, std::memory_order_relaxed) + 1;
+    const std::uint64_t stored = b.bytes_since_pass_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    const std::uint64_t entry_step = pass_step(settings.max_entries);
+    const std::uint64_t byte_step = pass_step(settings.max_bytes);
+    // The first store of the process looks too: the storage may be over the limits already.
+    const bool due = stores >= entry_step || stored >= byte_step || !b.passed_once_.exchange(true);
+    if (!due) return;
+    std::unique_lock lock(b.pass_mutex_);
+    if (b.pass_running_) {
+        // This process stored two steps' worth since the running pass started: wait for it (a
+        // store, never a hit), so that storage slower than the stores cannot outgrow the limits.
+        if ((stores < twice(entry_step) && stored < twice(byte_step)) || thread_pool::on_worker()) return;
+        b.pass_done_.wait_for(lock, std::chrono::seconds(5), [&] { return !b.pass_running_; });
+        if (b.pass_running_) return;
+    }
+    b.pass_running_ = true;
+    b.stores_since_pass_.store(0, std::memory_order_relaxed);
+    b.bytes_since_pass_.store(0, std::memory_order_relaxed);
+    lock.unlock();
+    thread_pool::instance().submit([self = fn.shared_from_this(), s = &settings, entry_step, byte_step] {
+        bounding_state& state = self->bounds;
+        for (;;) {
+            run_pass(self, *s);
+            const std::lock_guard done(state.pass_mutex_);
+            // Stores made during the pass that reach a step start the next one now, so that the
+            // limits hold when the stores stop.
+            if (state.stores_since_pass_.load(std::memory_order_relaxed) < entry_step &&
+                state.bytes_since_pass_.load(std::memory_order_relaxed) < byte_step) {
+                state.pass_running_ = false;
+                state.pass_done_.notify_all();
+                return;
+            }
+            state.stores_since_pass_.store(0, std::memory_order_relaxed);
+            state.bytes_since_pass_.store(0, std::memory_order_relaxed);
+        }
+    });
+}
+
+}  // namespace cachier::detail

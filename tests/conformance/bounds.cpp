@@ -1,0 +1,135 @@
+// Bounded caches, run against every backend: options::max_entries and options::max_bytes hold
+// under a stream of misses (from one process and from four), least recently used values go first,
+// and evictions are counted.
+
+#include <algorithm>
+#include <thread>
+#include <vector>
+
+#include "suite.hpp"
+
+using namespace std::chrono_literals;
+
+namespace cachier::test {
+namespace {
+
+/// The values stored for `function` now: their number and bytes.
+struct stored_totals {
+    std::uint64_t entries = 0;
+    std::uint64_t bytes = 0;
+};
+
+stored_totals totals_of(backend& store, const std::string& function) {
+    stored_totals t;
+    store.list_entries(function, [&](const entry_info& e) {
+        if (e.has_value) {
+            ++t.entries;
+            t.bytes += e.size;
+        }
+        return true;
+    });
+    return t;
+}
+
+}  // namespace
+
+TEST_P(Conformance, MaxEntriesHoldsUnderAStreamOfMissesAndCountsEvictions) {
+    auto o = base_options();
+    o.max_entries = 40;
+    o.enable_metrics = true;
+    auto f = cachier::cachier(fn_name(), [](std::int64_t x) { return x * 3; }, o);
+    std::uint64_t most = 0;
+    for (std::int64_t i = 0; i < 200; ++i) {
+        EXPECT_EQ(f(i), i * 3);
+        if (i % 20 == 19) most = std::max(most, totals_of(*backend_, f.name()).entries);
+    }
+    wait_for_background_work();
+    const auto left = totals_of(*backend_, f.name());
+    EXPECT_LE(most, 44U) << "more than 10% above max_entries while misses were stored";
+    EXPECT_LE(left.entries, 40U);
+    EXPECT_GE(left.entries, 30U) << "evicted far below the limit";
+    EXPECT_EQ(f.metrics().evictions, 200U - left.entries);
+    EXPECT_EQ(f.peek(199), std::optional<std::int64_t>(597)) << "the newest value was evicted";
+    EXPECT_EQ(f.peek(0), std::nullopt) << "the oldest value was kept";
+}
+
+TEST_P(Conformance, MaxBytesHoldsTheStoredBytesUnderAStreamOfMisses) {
+    auto o = base_options();
+    o.max_bytes = "16KiB";
+    auto f = cachier::cachier(fn_name(), [](std::int64_t x) { return std::string(1000, static_cast<char>('a' + x % 26)); }, o);
+    std::uint64_t most = 0;
+    for (std::int64_t i = 0; i < 60; ++i) {
+        EXPECT_EQ(f(i).size(), 1000U);
+        if (i % 5 == 4) most = std::max(most, totals_of(*backend_, f.name()).bytes);
+    }
+    wait_for_background_work();
+    const auto left = totals_of(*backend_, f.name());
+    EXPECT_LE(most, 16U * 1024U * 11U / 10U) << "more than 10% above max_bytes while misses were stored";
+    EXPECT_LE(left.bytes, 16U * 1024U);
+    EXPECT_GE(left.entries, 10U) << "evicted far below the limit";
+    EXPECT_TRUE(f.peek(59).has_value()) << "the newest value was evicted";
+}
+
+TEST_P(Conformance, RecentlyUsedValuesSurviveEvictionAndIdleOnesGo) {
+    if (!backend_->capabilities().records_last_use) GTEST_SKIP() << "this storage records no use: ages decide";
+    auto o = base_options();
+    o.max_entries = 10;
+    auto f = cachier::cachier(fn_name(), [](std::int64_t x) { return x + 100; }, o);
+    for (std::int64_t i = 0; i < 10; ++i) EXPECT_EQ(f(i), i + 100);
+    wait_for_background_work();
+    // Uses are recorded at most once a second per entry; some storage keeps times in whole seconds.
+    std::this_thread::sleep_for(2100ms);
+    for (std::int64_t i = 0; i < 5; ++i) EXPECT_EQ(f(i), i + 100);  // hits: 0..4 are used now
+    wait_for_background_work();
+    for (std::int64_t i = 10; i < 15; ++i) EXPECT_EQ(f(i), i + 100);
+    wait_for_background_work();
+    EXPECT_EQ(totals_of(*backend_, f.name()).entries, 10U);
+    for (std::int64_t i = 0; i < 15; ++i) {
+        const bool kept = i < 5 || i >= 10;
+        EXPECT_EQ(f.peek(i).has_value(), kept) << "value " << i << (kept ? " was evicted" : " was kept");
+    }
+}
+
+TEST_P(Conformance, MaxEntriesHoldsWhileFourProcessesStore) {
+    if (!shared_between_processes()) GTEST_SKIP() << "not shared between processes";
+    const std::string name = fn_name();
+    constexpr std::uint64_t limit = 100;
+    std::vector<std::unique_ptr<worker_process>> writers;
+    for (int w = 0; w < 4; ++w)
+        writers.push_back(std::make_unique<worker_process>(std::vector<std::string>{
+            "miss", url(), name, std::to_string(w * 100000), "300", std::to_string(limit)}));
+    std::uint64_t most = 0;
+    bool running = true;
+    while (running) {
+        most = std::max(most, totals_of(*backend_, name).entries);
+        running = false;
+        for (auto& w : writers) running = running || w->running();
+        std::this_thread::sleep_for(10ms);
+    }
+    for (auto& w : writers) EXPECT_EQ(w->wait(), 0);
+    const auto left = totals_of(*backend_, name);
+    EXPECT_LE(most, limit * 11 / 10) << "more than 10% above max_entries while four processes stored";
+    EXPECT_LE(left.entries, limit * 11 / 10);
+    EXPECT_GE(left.entries, limit / 2);
+}
+
+TEST_P(Conformance, EvictByHandKeepsTheMostRecentlyUsed) {
+    auto f = cachier::cachier(fn_name(), [](std::int64_t x) { return x; }, base_options());
+    for (std::int64_t i = 0; i < 20; ++i) EXPECT_EQ(f(i), i);
+    const auto report = evict_least_recently_used(*backend_, f.name(), {5, std::nullopt});
+    EXPECT_EQ(report.removed, 15U);
+    EXPECT_EQ(report.entries_left, 5U);
+    EXPECT_EQ(totals_of(*backend_, f.name()).entries, 5U);
+    for (std::int64_t i = 15; i < 20; ++i) EXPECT_TRUE(f.peek(i).has_value()) << "value " << i << " was evicted";
+    const auto none = evict_least_recently_used(*backend_, f.name(), {5, std::nullopt});
+    EXPECT_EQ(none.removed, 0U);
+    EXPECT_THROW(cachier::cachier(fn_name("_zero"), [](std::int64_t x) { return x; },
+                                  [&] {
+                                      auto o = base_options();
+                                      o.max_entries = 0;
+                                      return o;
+                                  }()),
+                 config_error);
+}
+
+}  // namespace cachier::test
