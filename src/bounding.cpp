@@ -25,11 +25,9 @@ constexpr std::uint64_t unlimited = std::numeric_limits<std::uint64_t>::max();
 // touches them once more.
 constexpr std::size_t max_remembered_uses = 1U << 16;
 
-/// Stores (or bytes) after which a pass runs: 1/32 of the limit, so that a pass runs long before
+/// Stores (or bytes) after which a pass runs: 1/50 of the limit, so that a pass runs long before
 /// the limit is reached again.
-std::uint64_t pass_step(std::uint64_t limit) { return limit == unlimited ? unlimited : std::max<std::uint64_t>(1, limit / 32); }
-
-std::uint64_t twice(std::uint64_t n) { return n > unlimited / 2 ? unlimited : 2 * n; }
+std::uint64_t pass_step(std::uint64_t limit) { return limit == unlimited ? unlimited : std::max<std::uint64_t>(1, limit / 50); }
 
 /// What a pass leaves: 95% of the limit, so that the next stores have room below it.
 std::optional<std::uint64_t> low_water(std::uint64_t limit) {
@@ -122,9 +120,9 @@ void note_store(function_state& fn, const resolved_settings& settings, std::stri
     if (!due) return;
     std::unique_lock lock(b.pass_mutex_);
     if (b.pass_running_) {
-        // This process stored two steps' worth since the running pass started: wait for it (a
+        // This process stored a step's worth since the running pass started: wait for it (a
         // store, never a hit), so that storage slower than the stores cannot outgrow the limits.
-        if ((stores < twice(entry_step) && stored < twice(byte_step)) || thread_pool::on_worker()) return;
+        if (thread_pool::on_worker()) return;
         b.pass_done_.wait_for(lock, std::chrono::seconds(5), [&] { return !b.pass_running_; });
         if (b.pass_running_) return;
     }

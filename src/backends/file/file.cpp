@@ -4,6 +4,8 @@
 // through directory descriptors (file_system.hpp): no link is followed, no FIFO blocks a call, and
 // only directories of this user's, that nobody else can write to, are used.
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -77,6 +79,7 @@ backend_capabilities file_capabilities() {
     // entry), and saves a miss the separate look at the claim.
     caps.claim_on_read = true;
     caps.cheap_listing = true;  // a header read per entry
+    caps.records_last_use = true;  // in each file's access time
     // Other processes' writes are found by polling; 16 ms keeps a waiter within 20 ms of a store.
     caps.max_poll_interval = std::chrono::milliseconds(16);
     return caps;
@@ -183,6 +186,18 @@ protected:
         fail("cannot remove", dir.shown(key), errno);
     }
 
+    // A use is the file's access time set to now (its modification time stays the store's).
+    void do_touch(std::string_view function, std::span<const std::string> keys) override {
+        const dir_ref dir = function_dir(function, false);
+        if (dir.fd < 0) return;
+        const std::array<timespec, 2> times{timespec{0, UTIME_NOW}, timespec{0, UTIME_OMIT}};
+        for (const auto& key : keys) {
+            if (!is_entry_name(key)) continue;
+            if (::utimensat(dir.fd, key.c_str(), times.data(), AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT)
+                fail("cannot record the use of", dir.shown(key), errno);
+        }
+    }
+
     void do_clear(std::string_view function) override {
         for_each_file(function, [](int dir, std::string_view name) {
             if (is_entry_name(name)) ::unlinkat(dir, std::string(name).c_str(), 0);
@@ -206,7 +221,8 @@ protected:
         for_each_file(function, [&](int fd, std::string_view name) {
             if (!is_entry_name(name)) return true;
             const std::string file(name);
-            const auto fields = read_header(fd, file);
+            struct stat st {};
+            const auto fields = read_header(fd, file, st);
             if (fields && (now - fields->stored_at > max_age || expired(*fields, now)) &&
                 ::unlinkat(fd, file.c_str(), 0) == 0)
                 ++removed;
@@ -289,7 +305,11 @@ private:
     /// Opens a regular file of ours inside a cache directory; -1 (errno set, EINVAL for anything
     /// else: a link, a FIFO, a directory, a file of another user) when there is none.
     static int open_entry(int dir, const std::string& name, struct stat& st) {
-        fd_guard fd(::openat(dir, name.c_str(), O_RDONLY | inside_flags));
+        // O_NOATIME: a file's access time records uses that touch() chose to record (one a second
+        // at most), not every read; only a file's owner may ask for it, and others are refused below.
+        int opened = ::openat(dir, name.c_str(), O_RDONLY | inside_flags | O_NOATIME);
+        if (opened < 0 && errno == EPERM) opened = ::openat(dir, name.c_str(), O_RDONLY | inside_flags);
+        fd_guard fd(opened);
         if (fd.get() < 0) return -1;
         if (::fstat(fd.get(), &st) != 0) return -1;
         if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
@@ -300,8 +320,7 @@ private:
     }
 
     /// The header of an entry file, or empty when it cannot be read.
-    static std::optional<format::header_fields> read_header(int dir, const std::string& name) {
-        struct stat st {};
+    static std::optional<format::header_fields> read_header(int dir, const std::string& name, struct stat& st) {
         const fd_guard fd(open_entry(dir, name, st));
         format::header head{};
         format::header_problem problem{};
@@ -397,12 +416,16 @@ private:
             entry_info e;
             if (is_entry_name(name)) {
                 const std::string file(name);
-                const auto fields = read_header(dir, file);
+                struct stat st {};
+                const auto fields = read_header(dir, file, st);
                 if (!fields || expired(*fields, now)) return true;
                 e.key = name;
                 e.has_value = true;
                 e.size = fields->value_length;
                 e.age = now - fields->stored_at;
+                const auto used = format::time_point(std::chrono::duration_cast<format::time_point::duration>(
+                    std::chrono::seconds(st.st_atim.tv_sec) + std::chrono::nanoseconds(st.st_atim.tv_nsec)));
+                e.since_last_use = std::max(now - std::max(used, fields->stored_at), format::time_point::duration::zero());
                 e.claim = claim_of(dir, file + ".lock");
                 return visit(e);
             }
