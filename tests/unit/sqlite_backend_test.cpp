@@ -50,6 +50,35 @@ TEST(SqliteBackend, TableOfANewerSchemaIsReportedAndCallsStillWork) {
     EXPECT_TRUE(logs.contains("newer cachier", cachier::log_level::warning));
 }
 
+TEST(SqliteBackend, TableMadeBeforeLastUseTimesGainsTheColumnAndKeepsItsValues) {
+    scratch_dir scratch;
+    const auto db = scratch.path() / "earlier.db";
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw,
+                           "CREATE TABLE cachier_schema_versions (table_name TEXT PRIMARY KEY, version INTEGER NOT NULL);"
+                           "INSERT INTO cachier_schema_versions VALUES ('cachier_cache', 2);"
+                           "CREATE TABLE cachier_cache (function BLOB NOT NULL, key TEXT NOT NULL, envelope BLOB, "
+                           "stored_at INTEGER, claim_owner TEXT, claim_expires INTEGER, expires_at INTEGER, "
+                           "PRIMARY KEY (function, key)) WITHOUT ROWID;"
+                           "INSERT INTO cachier_cache (function, key, envelope, stored_at) VALUES "
+                           "(CAST('f' AS BLOB), 'k', x'00', 1);",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+    auto store = cachier::backend_from_url("sqlite://" + db.string());
+    EXPECT_EQ(store->entry_count("f"), 1U) << "the earlier table's value was lost";
+    const std::vector<std::string> keys{"k"};
+    store->touch("f", keys);
+    std::optional<std::chrono::nanoseconds> idle;
+    store->list_entries("f", [&](const cachier::entry_info& e) {
+        idle = e.since_last_use;
+        return true;
+    });
+    ASSERT_TRUE(idle.has_value());
+    EXPECT_LT(*idle, 10s) << "the use was not recorded";
+}
+
 TEST(SqliteBackend, UnwritableDatabaseStillReturnsResults) {
     scratch_dir scratch;
     cachier::test::log_capture logs;

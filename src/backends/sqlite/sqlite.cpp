@@ -122,6 +122,11 @@ public:
 
     [[nodiscard]] int changes() const { return sqlite3_changes(db_); }
 
+    /// Ends an open transaction without its changes (nothing to do when none is open).
+    void rollback() noexcept {
+        if (db_ != nullptr && sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+
     void execute(const char* sql) {
         const auto deadline = std::chrono::steady_clock::now() + busy_timeout_;
         for (auto pause = std::chrono::microseconds(100);; pause = std::min(pause * 2, std::chrono::microseconds(20000))) {
@@ -169,9 +174,13 @@ private:
             if (version == 1) execute(("DROP TABLE IF EXISTS " + table).c_str());
             execute(("CREATE TABLE IF NOT EXISTS " + table +
                      " (function BLOB NOT NULL, key TEXT NOT NULL, envelope BLOB, stored_at INTEGER, "
-                     "claim_owner TEXT, claim_expires INTEGER, expires_at INTEGER, PRIMARY KEY (function, key)) "
-                     "WITHOUT ROWID")
+                     "claim_owner TEXT, claim_expires INTEGER, expires_at INTEGER, used_at INTEGER, "
+                     "PRIMARY KEY (function, key)) WITHOUT ROWID")
                         .c_str());
+            // used_at (when a value was last used, for eviction) came within schema version 2:
+            // tables made before it gain the column, and processes that do not know it ignore it.
+            if (query_int("SELECT count(*) FROM pragma_table_info(?1) WHERE name = 'used_at'", table) == 0)
+                execute(("ALTER TABLE " + table + " ADD COLUMN used_at INTEGER").c_str());
             execute((std::string("INSERT INTO ") + versions_table + " VALUES ('" + table + "', " +
                      std::to_string(schema_version) + ") ON CONFLICT (table_name) DO UPDATE SET version = excluded.version")
                         .c_str());
@@ -219,6 +228,7 @@ backend_capabilities sqlite_capabilities() {
     caps.store_releases_claim = true;
     caps.cheap_entry_count = true;
     caps.cheap_listing = true;
+    caps.records_last_use = true;  // in the used_at column
     // Other processes' writes are found by polling; 16 ms keeps a waiter within 20 ms of a store.
     caps.max_poll_interval = std::chrono::milliseconds(16);
     return caps;
@@ -318,6 +328,24 @@ protected:
         return removed;
     }
 
+    // One transaction for the batch: one commit, whatever its size.
+    void do_touch(std::string_view function, std::span<const std::string> keys) override {
+        auto c = pool_.acquire();
+        const std::int64_t now = now_us();
+        c->execute("BEGIN");
+        try {
+            for (const auto& key : keys) {
+                sqlite3_stmt* s = entry_statement(*c, sql_.touch, key_ref{function, key});
+                c->bind_int(s, 3, now);
+                c->step(s);
+            }
+            c->execute("COMMIT");
+        } catch (...) {
+            c->rollback();
+            throw;
+        }
+    }
+
     void do_clear(std::string_view function) override {
         run_for_function(sql_.clear_unclaimed, function);
         run_for_function(sql_.clear_claimed, function);
@@ -392,7 +420,12 @@ protected:
                     e.key = column_text(s, 0);
                     e.has_value = sqlite3_column_int64(s, 1) != 0;
                     e.size = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
-                    if (e.has_value) e.age = std::chrono::microseconds(now - sqlite3_column_int64(s, 3));
+                    if (e.has_value) {
+                        const std::int64_t stored = sqlite3_column_int64(s, 3);
+                        e.age = std::chrono::microseconds(now - stored);
+                        const std::int64_t used = std::max<std::int64_t>(stored, sqlite3_column_int64(s, 6));
+                        e.since_last_use = std::chrono::microseconds(std::max<std::int64_t>(0, now - used));
+                    }
                     e.claim = claim_from(s, 4, now);
                     page.push_back(std::move(e));
                 }
@@ -410,7 +443,7 @@ private:
 
     struct statements {
         std::string read, claim_if_stale, store, claim, renew, release, remove, drop_empty, drop_empty_of_function, clear_unclaimed,
-            clear_claimed, clear_claims, remove_unclaimed, remove_claimed, count, functions, entries;
+            clear_claimed, clear_claims, remove_unclaimed, remove_claimed, count, functions, entries, touch;
     };
 
     // Set-based statements, one function at a time; claims decided by one UPSERT each.
@@ -449,8 +482,9 @@ private:
             "SELECT function, count(*), sum(length(envelope)), min(stored_at), max(stored_at) FROM " + t +
                 " WHERE envelope IS NOT NULL AND (expires_at IS NULL OR expires_at > ?1) GROUP BY function",
             "SELECT key, envelope IS NOT NULL" + live + ", coalesce(length(envelope), 0), stored_at, claim_owner, "
-            "claim_expires FROM " + t + " WHERE function = ?1 AND key > ?2 ORDER BY key LIMIT " +
+            "claim_expires, coalesce(used_at, 0) FROM " + t + " WHERE function = ?1 AND key > ?2 ORDER BY key LIMIT " +
                 std::to_string(listing_page),
+            "UPDATE " + t + " SET used_at = ?3" + where + " AND envelope IS NOT NULL",
         };
     }
 
