@@ -286,6 +286,7 @@ backend_capabilities postgres_capabilities() {
     caps.pushes_changes = true;
     caps.cheap_entry_count = true;
     caps.cheap_listing = true;
+    caps.records_last_use = true;  // in the used_at column
     // Waiters are woken by NOTIFY; this only bounds a wait whose notification was lost.
     caps.max_poll_interval = std::chrono::milliseconds(250);
     return caps;
@@ -367,6 +368,16 @@ protected:
                    pool_.acquire()->run(sql_.remove, {ref.function, ref.key, channel_for(ref.function)}).get()) > 0;
     }
 
+    void do_touch(std::string_view function, std::span<const std::string> keys) override {
+        std::string joined;
+        for (const auto& key : keys) {
+            if (key.find(',') != std::string::npos) continue;  // never a digest
+            if (!joined.empty()) joined += ',';
+            joined += key;
+        }
+        pool_.acquire()->run(sql_.touch, {function, joined});
+    }
+
     void do_clear(std::string_view function) override {
         pool_.acquire()->run(sql_.clear, {function, channel_for(function)});
     }
@@ -413,6 +424,7 @@ protected:
                 e.size = static_cast<std::uint64_t>(read_int8(r.get(), row, 2));
                 e.age = std::chrono::microseconds(read_int8(r.get(), row, 3));
                 e.claim = claim_from(read_int8(r.get(), row, 4));
+                if (e.has_value) e.since_last_use = std::chrono::microseconds(std::max<std::int64_t>(0, read_int8(r.get(), row, 5)));
                 if ((e.has_value || e.claim != claim_state::none) && !visit(e)) return;
                 after = e.key;
             }
@@ -441,7 +453,7 @@ private:
 
     struct statements {
         std::string read, read_or_claim, store, claim, renew, release, remove, clear, clear_claims, remove_older,
-            count, functions, entries;
+            count, functions, entries, touch;
     };
 
     static statements statements_for(const std::string& t, const std::string& claim_function) {
@@ -511,8 +523,12 @@ private:
             "SELECT function, count(*)::int8, sum(length(envelope))::int8, max(" + age_us + ")::int8, min(" + age_us +
                 ")::int8 FROM " + t + " WHERE envelope IS NOT NULL AND " + unexpired + " GROUP BY function",
             "SELECT key, (CASE WHEN envelope IS NOT NULL AND " + unexpired + " THEN 1 ELSE 0 END)::int8, coalesce(length(envelope), 0)::int8, "
-            "coalesce(" + age_us + ", 0), " + claim_code + " FROM " + t +
+            "coalesce(" + age_us + ", 0), " + claim_code + ", coalesce((extract(epoch FROM " + now +
+                " - greatest(stored_at, used_at)) * 1000000)::int8, 0) FROM " + t +
                 " WHERE function = $1 AND key > $2 ORDER BY key LIMIT " + std::to_string(listing_page),
+            // touch: $2 the keys, joined by commas (keys are hex digests)
+            "UPDATE " + t + " SET used_at = " + now + " WHERE function = $1 AND key = ANY(string_to_array($2, ',')) "
+                "AND envelope IS NOT NULL",
         };
     }
 
@@ -621,7 +637,15 @@ private:
             }
             c.execute("CREATE TABLE IF NOT EXISTS " + t +
                       " (function bytea NOT NULL, key text NOT NULL, envelope bytea, stored_at timestamptz, "
-                      "claim_owner text, claim_expires timestamptz, expires_at timestamptz, PRIMARY KEY (function, key))");
+                      "claim_owner text, claim_expires timestamptz, expires_at timestamptz, used_at timestamptz, "
+                      "PRIMARY KEY (function, key))");
+            // used_at (when a value was last used, for eviction) came within schema version 2:
+            // tables made before it gain the column, and processes that do not know it ignore it.
+            // Asked first: ALTER TABLE locks the table even when the column exists.
+            result has_used_at = c.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('" + t +
+                                           "') AND attname = 'used_at' AND NOT attisdropped");
+            if (*PQgetvalue(has_used_at.get(), 0, 0) == '0')
+                c.execute("ALTER TABLE " + t + " ADD COLUMN IF NOT EXISTS used_at timestamptz");
             // The claim of read_or_claim: 1 when the token holds the claim afterwards. PL/pgSQL, so
             // that each session plans its INSERT once (a SQL function would plan it at every call).
             c.execute("CREATE OR REPLACE FUNCTION " + claim_function_ +
