@@ -51,6 +51,7 @@ backend_capabilities redis_capabilities() {
     caps.store_releases_claim = true;
     caps.pushes_changes = true;
     caps.native_expiry = true;
+    caps.records_last_use = true;  // in a key beside each record
     // Waiters are woken by pub/sub; this only bounds a wait whose message was lost (a reconnect).
     caps.max_poll_interval = std::chrono::milliseconds(250);
     return caps;
@@ -163,6 +164,17 @@ protected:
     bool do_remove(const key_ref& ref) override {
         const std::string payload = change_payload::removed + std::string(ref.key);
         return to_int64(run_script(remove_script_, {entry_key(ref)}, {channel_of(ref.function), payload}).get()) == 1;
+    }
+
+    void do_touch(std::string_view function, std::span<const std::string> keys) override {
+        std::vector<std::string> entries;
+        for (const auto& key : keys) {
+            entries.push_back(entry_key({function, key}));
+            if (entries.size() == 1000 || &key == &keys.back()) {
+                run_script(touch_script_, keys_of(entries), {});
+                entries.clear();
+            }
+        }
     }
 
     void do_clear(std::string_view function) override {
@@ -339,26 +351,34 @@ private:
     template <class Each>
     void describe(const std::vector<std::string>& keys, Each&& each) {
         std::vector<std::string> claim_keys;
+        std::vector<std::string> use_keys;
         claim_keys.reserve(keys.size());
+        use_keys.reserve(keys.size());
         std::vector<std::vector<std::string_view>> commands;
         for (const auto& k : keys) {
             claim_keys.push_back(k + ":c");
+            use_keys.push_back(k + ":u");
             commands.push_back({"GETRANGE", k, "0", "16"});
             commands.push_back({"STRLEN", k});
             commands.push_back({"EXISTS", claim_keys.back()});
+            commands.push_back({"GET", use_keys.back()});
         }
         const auto replies = pool_->acquire()->pipeline(commands);
         const std::int64_t now = server_now_us();
         for (std::size_t i = 0; i < keys.size(); ++i) {
-            const std::string_view head = text_of(replies[3 * i].get());
+            const std::string_view head = text_of(replies[4 * i].get());
             entry_info e;
             e.key = keys[i].substr(keys[i].size() - 64);
             if (const auto stamp = record_stamp(head)) {
                 e.has_value = true;
-                e.size = static_cast<std::uint64_t>(to_int64(replies[3 * i + 1].get())) - record_head;
+                e.size = static_cast<std::uint64_t>(to_int64(replies[4 * i + 1].get())) - record_head;
                 e.age = std::chrono::microseconds(std::max<std::int64_t>(0, now - *stamp));
+                std::int64_t used = 0;
+                const std::string_view used_text = text_of(replies[4 * i + 3].get());
+                std::from_chars(used_text.data(), used_text.data() + used_text.size(), used);
+                e.since_last_use = std::chrono::microseconds(std::max<std::int64_t>(0, now - std::max(used, *stamp)));
             }
-            if (is_marker(head) || to_int64(replies[3 * i + 2].get()) == 1) e.claim = claim_state::live;
+            if (is_marker(head) || to_int64(replies[4 * i + 2].get()) == 1) e.claim = claim_state::live;
             each(keys[i], e);
         }
     }
@@ -415,6 +435,7 @@ private:
     const script clear_script_{scripts::clear};
     const script clear_claims_script_{scripts::clear_claims};
     const script remove_older_script_{scripts::remove_older};
+    const script touch_script_{scripts::touch};
     std::atomic<bool> set_get_unsupported_{false};
     std::mutex clock_mutex_;
     std::atomic<std::int64_t> offset_us_{0};

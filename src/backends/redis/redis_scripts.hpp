@@ -5,7 +5,9 @@
 // "e" + 16 decimal digits (stored at, server microseconds) + the value, or a claim marker "c" + token
 // with a PX lease (a claim on a missing entry: a hit is one plain SET NX GET, and a dead owner's
 // claim disappears with its lease). A claim on an existing (stale) entry lives in C = E + ":c",
-// the token with a PX lease. Times come from the server's TIME, so machines with skewed clocks agree.
+// the token with a PX lease. U = E + ":u" holds when the record was last used (server microseconds,
+// written by touch at most once a second per entry and process), and goes with the record. Times
+// come from the server's TIME, so machines with skewed clocks agree.
 // Records of earlier releases ("v" + stamp + a value without envelope) are removed like records.
 
 namespace cachier::detail::redis::scripts {
@@ -66,7 +68,7 @@ return released
 inline constexpr const char* remove = R"lua(
 local v = redis.call('GET', KEYS[1])
 if not v or string.sub(v, 1, 1) == 'c' then return 0 end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[1] .. ':u')
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 1
 )lua";
@@ -76,7 +78,7 @@ inline constexpr const char* clear = R"lua(
 local removed = 0
 for _, k in ipairs(KEYS) do
   local tag = redis.call('GETRANGE', k, 0, 0)
-  if tag == 'e' or tag == 'v' then redis.call('UNLINK', k) removed = removed + 1 end
+  if tag == 'e' or tag == 'v' then redis.call('UNLINK', k, k .. ':u') removed = removed + 1 end
 end
 return removed
 )lua";
@@ -99,11 +101,24 @@ for _, k in ipairs(KEYS) do
   local head = redis.call('GETRANGE', k, 0, 16)
   local tag = string.sub(head, 1, 1)
   if (tag == 'e' or tag == 'v') and us - tonumber(string.sub(head, 2, 17)) > tonumber(ARGV[1]) then
-    redis.call('UNLINK', k)
+    redis.call('UNLINK', k, k .. ':u')
     removed = removed + 1
   end
 end
 return removed
 )lua";
 
+// KEYS: entries E. Records a use of each record now: U, expiring with the record.
+inline constexpr const char* touch = R"lua(
+local now = redis.call('TIME')
+local us = string.format('%d', tonumber(now[1]) * 1000000 + tonumber(now[2]))
+for _, k in ipairs(KEYS) do
+  local tag = redis.call('GETRANGE', k, 0, 0)
+  if tag == 'e' or tag == 'v' then
+    local ttl = redis.call('PTTL', k)
+    if ttl > 0 then redis.call('SET', k .. ':u', us, 'PX', ttl) else redis.call('SET', k .. ':u', us) end
+  end
+end
+return 1
+)lua";
 }  // namespace cachier::detail::redis::scripts
