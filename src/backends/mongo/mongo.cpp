@@ -5,8 +5,9 @@
 // server's: an offset from the localTime of its hello reply.
 //
 // Document: { function: <binary: the name's bytes>, key: <string>, value: <binary>, stored: <int64
-// server us>, size: <int64>, expires: <int64 server us, optional>, owner: <string>, lease: <int64
-// server us> }; a claim on a missing value is a document with only function, key, owner and lease.
+// server us>, size: <int64>, expires: <int64 server us, optional>, used: <int64 server us, the last
+// use touch() recorded, optional>, owner: <string>, lease: <int64 server us> }; a claim on a missing
+// value is a document with only function, key, owner and lease.
 
 #include <algorithm>
 #include <atomic>
@@ -91,7 +92,7 @@ void append_unset(bson_t* doc, const std::vector<const char*>& fields) {
 }
 
 /// The fields of a stored value (a removal unsets them; a claim on the entry stays).
-const std::vector<const char*> value_fields{"value", "stored", "size", "expires", "expire_at"};
+const std::vector<const char*> value_fields{"value", "stored", "size", "expires", "expire_at", "used"};
 
 backend_capabilities mongo_capabilities(const mongo_settings& settings) {
     backend_capabilities caps;
@@ -99,6 +100,7 @@ backend_capabilities mongo_capabilities(const mongo_settings& settings) {
     caps.cheap_entry_count = true;
     caps.cheap_listing = true;
     caps.native_expiry = settings.ttl_index;
+    caps.records_last_use = true;  // in each document's "used" field
     caps.min_poll_interval = std::chrono::milliseconds(5);
     if (settings.replica_set_named) {
         // A replica set has change streams: a store wakes the waiters, who look again only
@@ -350,6 +352,24 @@ protected:
         return static_cast<std::uint64_t>(n);
     }
 
+    // One update of every touched value: {function, key: {$in: keys}, stored: {$exists}} -> {$set: {used}}.
+    void do_touch(std::string_view function, std::span<const std::string> keys) override {
+        client c(*this);
+        const std::int64_t now = server_now_us(c);
+        document filter;
+        append_function(filter.get(), function);
+        bson_t key_filter;
+        bson_t any;
+        bson_append_document_begin(filter.get(), "key", -1, &key_filter);
+        bson_append_array_begin(&key_filter, "$in", -1, &any);
+        for (std::size_t i = 0; i < keys.size(); ++i) append_text(&any, std::to_string(i).c_str(), keys[i]);
+        bson_append_array_end(&key_filter, &any);
+        bson_append_document_end(filter.get(), &key_filter);
+        append_exists(filter.get(), "stored", true);
+        document update(BCON_NEW("$set", "{", "used", BCON_INT64(now), "}"));
+        c.update(filter.get(), update.get(), false, true, "record the use of entries");
+    }
+
     void do_list_functions(const visitor<function_info>& visit) override {
         client c(*this);
         const std::int64_t now = server_now_us(c);
@@ -385,7 +405,10 @@ protected:
             e.has_value = has_field(doc, "stored") && (!has_field(doc, "expires") || int_field(doc, "expires") > now);
             if (e.has_value) {
                 e.size = static_cast<std::uint64_t>(int_field(doc, "size"));
-                e.age = std::chrono::microseconds(now - int_field(doc, "stored"));
+                const std::int64_t stored = int_field(doc, "stored");
+                e.age = std::chrono::microseconds(now - stored);
+                const std::int64_t used = std::max(stored, int_field(doc, "used"));
+                e.since_last_use = std::chrono::microseconds(std::max<std::int64_t>(0, now - used));
             }
             if (has_field(doc, "owner"))
                 e.claim = int_field(doc, "lease") > now ? claim_state::live : claim_state::expired;
