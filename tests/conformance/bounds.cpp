@@ -93,7 +93,7 @@ TEST_P(Conformance, RecentlyUsedValuesSurviveEvictionAndIdleOnesGo) {
 TEST_P(Conformance, MaxEntriesHoldsWhileFourProcessesStore) {
     if (!shared_between_processes()) GTEST_SKIP() << "not shared between processes";
     const std::string name = fn_name();
-    constexpr std::uint64_t limit = 40;
+    constexpr std::uint64_t limit = 100;
     std::vector<std::unique_ptr<worker_process>> writers;
     for (int w = 0; w < 4; ++w)
         writers.push_back(std::make_unique<worker_process>(std::vector<std::string>{
