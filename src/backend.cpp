@@ -106,6 +106,10 @@ std::uint64_t backend::entry_count(std::string_view function) {
     return guarded("count entries", [&] { return do_entry_count(function); });
 }
 
+function_info backend::summary(std::string_view function) {
+    return guarded("summarize a function", [&] { return do_summary(function); });
+}
+
 void backend::list_functions(const visitor<function_info>& visit) {
     guarded("list functions", [&] { do_list_functions(visit); });
 }
@@ -202,6 +206,20 @@ std::uint64_t backend::do_entry_count(std::string_view function) {
         return true;
     });
     return count;
+}
+
+function_info backend::do_summary(std::string_view function) {
+    function_info info;
+    info.name = function;
+    do_list_entries(function, [&](const entry_info& e) {
+        if (!e.has_value) return true;
+        ++info.entries;
+        info.bytes += e.size;
+        info.oldest = std::max(info.oldest.value_or(e.age), e.age);
+        info.newest = std::min(info.newest.value_or(e.age), e.age);
+        return true;
+    });
+    return info;
 }
 
 std::optional<std::filesystem::path> backend::do_directory(std::string_view) const { return std::nullopt; }

@@ -1,8 +1,9 @@
 // Bounded caches. A hit records its entry's use in this process's table and, at most once per
 // use_interval per entry, queues it for a batched touch() on the thread pool: a hit never writes to
-// the storage itself. Stores count towards the next eviction pass, which lists the function once
-// and removes the least recently used values down to 95% of each limit, so that passes are rare
-// and the limits hold however many processes store.
+// the storage itself. Every 1/50 of a limit stored, a pass in the background summarizes the
+// function and, once it is over a limit, ranks its values and removes the least recently used down
+// to 95% of each limit: two passes in three cost a summary, and the limits hold however many
+// processes store.
 
 #include <algorithm>
 #include <limits>
@@ -42,6 +43,10 @@ bool records_uses_through_touch(const resolved_settings& s) {
 
 void run_pass(const std::shared_ptr<function_state>& fn, const resolved_settings& s) {
     try {
+        // Most passes find the function within its limits: a summary (one cheap request on most
+        // storage) says so without ranking every value.
+        const function_info now = s.backend->summary(s.stored_name);
+        if (now.entries <= s.max_entries && now.bytes <= s.max_bytes) return;
         const auto report =
             evict_least_recently_used(*s.backend, s.stored_name, {low_water(s.max_entries), low_water(s.max_bytes)});
         if (report.removed > 0) {

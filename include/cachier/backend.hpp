@@ -245,6 +245,11 @@ public:
     /// The number of values of one function (listing them where the storage cannot count cheaply).
     [[nodiscard]] std::uint64_t entry_count(std::string_view function);
 
+    /// One function's values, their bytes and ages (as list_functions reports it), for deciding
+    /// whether it is over its limits: where the storage lists values without their expiry (S3), an
+    /// upper bound that counts expired values not yet removed.
+    [[nodiscard]] function_info summary(std::string_view function);
+
     /// Calls `visit` for each function that has entries, one at a time, until it returns false.
     void list_functions(const visitor<function_info>& visit);
 
@@ -318,6 +323,9 @@ protected:
 
     /// Counts one function's values; the default lists them.
     virtual std::uint64_t do_entry_count(std::string_view function);
+
+    /// Summarizes one function; the default lists its entries.
+    virtual function_info do_summary(std::string_view function);
 
     /// Lists functions with entries.
     virtual void do_list_functions(const visitor<function_info>& visit) = 0;

@@ -38,6 +38,7 @@ backend_capabilities s3_capabilities() {
     // A hit of read_or_claim is one GET, as a read's is: a miss claims in the same call.
     caps.claim_on_read = true;
     caps.store_releases_claim = true;
+    caps.records_last_use = true;  // in an empty object beside each value
     // A waiter's look is one request while the claim lives (do_poll): backing off from 10 ms to
     // 250 ms makes a wait cost 4 requests a second once past its first second.
     caps.min_poll_interval = std::chrono::milliseconds(10);
@@ -261,11 +262,35 @@ protected:
         const auto found = http_.send(head, "remove an entry");
         if (found.status == 404) return false;
         if (found.status != 200) fail("remove an entry", found);
-        remove_object(value_key(ref), "remove an entry");
+        delete_objects({value_key(ref), use_key(ref)}, "remove an entry");
         return true;
     }
 
-    void do_clear(std::string_view function) override { remove_all(function_prefix(function) + "v/", "clear a function"); }
+    // One DeleteObjects per 500 entries (their values and use marks). It cannot tell which values
+    // existed: the keys come from a listing, so all are counted.
+    std::size_t do_remove_entries(std::string_view function, std::span<const std::string> keys) override {
+        std::vector<std::string> objects;
+        for (const auto& key : keys) {
+            objects.push_back(value_key({function, key}));
+            objects.push_back(use_key({function, key}));
+        }
+        delete_objects(objects, "remove entries");
+        return keys.size();
+    }
+
+    // A use is an empty object beside the value, whose LastModified is the time of the use: one PUT
+    // per entry (S3 has no batch write).
+    void do_touch(std::string_view function, std::span<const std::string> keys) override {
+        for (const auto& key : keys) {
+            const auto r = http_.send(put(use_key({function, key}), {}), "record the use of an entry");
+            if (r.status != 200) fail("record the use of an entry", r);
+        }
+    }
+
+    void do_clear(std::string_view function) override {
+        remove_all(function_prefix(function) + "v/", "clear a function");
+        remove_all(function_prefix(function) + "u/", "clear a function");
+    }
 
     void do_clear_claims(std::string_view function) override {
         remove_all(function_prefix(function) + "c/", "clear claims");
@@ -290,8 +315,27 @@ protected:
             if (meta && (meta->stored_us < now - age_us || (meta->expires_us && *meta->expires_us <= now)))
                 old.push_back(o.key);
         });
+        const std::size_t removed = old.size();
+        const std::string uses = function_prefix(function) + "u/";
+        for (std::size_t i = 0; i < removed; ++i) old.push_back(uses + old[i].substr(values.size()));
         delete_objects(old, "remove old entries");
-        return old.size();
+        return removed;
+    }
+
+    // One ListObjectsV2 per 1,000 values, no HEAD: expired values not yet removed are counted, and
+    // ages are by LastModified (which trails the store a little).
+    function_info do_summary(std::string_view function) override {
+        function_info info;
+        info.name = function;
+        const std::int64_t now = http_.clock().now_us();
+        list(function_prefix(function) + "v/", "summarize a function", [&](const listed_object& o) {
+            const std::chrono::nanoseconds age = std::chrono::microseconds(std::max<std::int64_t>(0, now - o.last_modified_us));
+            ++info.entries;
+            info.bytes += o.size;
+            info.oldest = std::max(info.oldest.value_or(age), age);
+            info.newest = std::min(info.newest.value_or(age), age);
+        });
+        return info;
     }
 
     void do_list_functions(const visitor<function_info>& visit) override {
@@ -326,9 +370,13 @@ protected:
 
     void do_list_entries(std::string_view function, const visitor<entry_info>& visit) override {
         // Values and claims, in key order; a value's metadata (its store time and expiry) takes a HEAD.
+        // Uses are the LastModified of the use marks, listed once.
         std::map<std::string, entry_info> entries;
+        std::set<std::string> claimed;
+        std::map<std::string, std::int64_t> used;
         const std::string values = function_prefix(function) + "v/";
         const std::string claims = function_prefix(function) + "c/";
+        const std::string uses = function_prefix(function) + "u/";
         list(values, "list entries", [&](const listed_object& o) {
             entry_info& e = entries[o.key.substr(values.size())];
             e.key = o.key.substr(values.size());
@@ -338,16 +386,24 @@ protected:
         list(claims, "list entries", [&](const listed_object& o) {
             const std::string key = o.key.substr(claims.size());
             entries[key].key = key;
+            claimed.insert(key);
         });
+        list(uses, "list entries", [&](const listed_object& o) { used[o.key.substr(uses.size())] = o.last_modified_us; });
+        const std::int64_t now = http_.clock().now_us();  // one time for the listing: its ages rank the values
         for (auto& [key, e] : entries) {
             const key_ref ref{function, key};
-            const std::int64_t now = http_.clock().now_us();
             if (e.has_value) {
                 const auto meta = value_metadata(value_key(ref), "list entries");
                 e.has_value = meta && (!meta->expires_us || *meta->expires_us > now);
-                if (e.has_value) e.age = std::chrono::microseconds(std::max<std::int64_t>(0, now - meta->stored_us));
+                if (e.has_value) {
+                    e.age = std::chrono::microseconds(std::max<std::int64_t>(0, now - meta->stored_us));
+                    const auto use = used.find(key);
+                    const std::int64_t last = std::max(meta->stored_us, use == used.end() ? 0 : use->second);
+                    e.since_last_use = std::chrono::microseconds(std::max<std::int64_t>(0, now - last));
+                }
             }
-            e.claim = claim_state_of(read_claim(ref).first);
+            // Only a listed claim object needs reading.
+            if (claimed.count(key) > 0) e.claim = claim_state_of(read_claim(ref).first);
             if ((e.has_value || e.claim != claim_state::none) && !visit(e)) return;
         }
     }
@@ -448,6 +504,9 @@ private:
     }
     [[nodiscard]] std::string claim_key(const key_ref& ref) const {
         return function_prefix(ref.function) + "c/" + std::string(ref.key);
+    }
+    [[nodiscard]] std::string use_key(const key_ref& ref) const {
+        return function_prefix(ref.function) + "u/" + std::string(ref.key);
     }
 
     /// The function name of a listed prefix (written by function_prefix); nothing for a prefix
