@@ -472,4 +472,30 @@ int prune(const target& t, const output& o, const removal& r) {
     return 0;
 }
 
+int evict(const target& t, const output& o, const removal& r) {
+    if (!r.limits.max_entries && !r.limits.max_bytes)
+        throw usage_error("evict needs --max-entries N or --max-bytes SIZE (e.g. 512MB)");
+    const function_info f = existing_function(t);
+    const std::string shown = shown_name(*t.function, t.version);
+    std::string limits;
+    if (r.limits.max_entries) limits += std::to_string(*r.limits.max_entries) + " entries";
+    if (r.limits.max_bytes) limits += (limits.empty() ? "" : " and ") + human_size(*r.limits.max_bytes);
+    if (!confirmed(r, "Remove the least recently used entries of " + shown + " (" + std::to_string(f.entries) +
+                          " entries, " + human_size(f.bytes) + ") down to " + limits + "?"))
+        return aborted();
+    const eviction_report report = evict_least_recently_used(*t.store, f.name, r.limits);
+    if (o.json) {
+        json document = name_json(f.name, "function");
+        document["removed"] = report.removed;
+        document["removed_bytes"] = report.removed_bytes;
+        document["entries"] = report.entries_left;
+        document["bytes"] = report.bytes_left;
+        print_json(o, document);
+    } else {
+        o.out << "evicted " << report.removed << " entries (" << human_size(report.removed_bytes) << ") of " << shown
+              << "; " << report.entries_left << " entries (" << human_size(report.bytes_left) << ") left\n";
+    }
+    return 0;
+}
+
 }  // namespace cachier::cli

@@ -46,6 +46,7 @@ struct removal {
     bool yes = false;  ///< do not ask, even on a terminal
     std::optional<std::chrono::nanoseconds> older_than;
     std::optional<std::string> keep_version;  ///< prune: remove every other version
+    entry_limits limits;                      ///< evict: --max-entries, --max-bytes
 };
 
 int list_functions(const target& t, const output& o);
@@ -54,5 +55,6 @@ int show_stats(const target& t, const output& o);
 int clear_function(const target& t, const output& o, const removal& r);
 int clear_claims(const target& t, const output& o, const removal& r);
 int prune(const target& t, const output& o, const removal& r);
+int evict(const target& t, const output& o, const removal& r);
 
 }  // namespace cachier::cli

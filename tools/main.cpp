@@ -5,6 +5,7 @@
 //   cachier clear [URL] FUNCTION
 //   cachier clear-claims [URL] FUNCTION
 //   cachier prune [URL] [FUNCTION] --older-than 7d | --keep-version V
+//   cachier evict [URL] FUNCTION --max-entries N | --max-bytes SIZE
 // A function's versions (options::version) are chosen with --version V.
 // Exit status: 0 done, 1 failure, 2 usage error.
 
@@ -15,6 +16,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cachier/errors.hpp>
+#include <cachier/units.hpp>
 #include <cachier/version.hpp>
 
 #include "cli_commands.hpp"
@@ -36,6 +38,8 @@ struct command {
     std::string older_than;
     std::string version;
     std::optional<std::string> keep_version;
+    std::optional<std::uint64_t> max_entries;
+    std::string max_bytes;
 };
 
 command& add_command(CLI::App& app, std::vector<std::unique_ptr<command>>& commands, const std::string& name,
@@ -94,7 +98,17 @@ int main(int argc, char** argv) {
     prune_command.app->footer(
         "Example:\n  cachier prune file://$HOME/.cachier --older-than 7d\n"
         "  cachier prune redis://127.0.0.1:6379/0 pricing.quote --keep-version v3 --yes");
-    for (command* c : {&show, &stats, &clear, &clear_claims_command, &prune_command}) add_version_option(*c);
+    auto& evict_command = add_command(app, commands, "evict",
+                                      "Remove one function's least recently used entries down to a number of entries "
+                                      "or of stored bytes",
+                                      "cachier evict redis://127.0.0.1:6379/0 pricing.quote --max-entries 10000");
+    add_removal_flags(evict_command);
+    evict_command.app->add_option("--max-entries", evict_command.max_entries, "keep at most this many entries")
+        ->check(CLI::PositiveNumber);
+    evict_command.app->add_option("--max-bytes", evict_command.max_bytes,
+                                  "keep at most this many stored bytes: 4096, 64KB, 512MiB, 2GB");
+    for (command* c : {&show, &stats, &clear, &clear_claims_command, &prune_command, &evict_command})
+        add_version_option(*c);
 
     try {
         app.parse(argc, argv);
@@ -111,6 +125,7 @@ int main(int argc, char** argv) {
         {&clear, true, clear_function},
         {&clear_claims_command, true, cachier::cli::clear_claims},
         {&prune_command, false, prune},
+        {&evict_command, true, evict},
     };
     for (const auto& [c, needs_function, run] : table) {
         if (!c->app->parsed()) continue;
@@ -125,6 +140,16 @@ int main(int argc, char** argv) {
                                       c->older_than + "\"");
             }
             r.keep_version = c->keep_version;
+            r.limits.max_entries = c->max_entries;
+            if (!c->max_bytes.empty()) {
+                try {
+                    r.limits.max_bytes = cachier::byte_size(c->max_bytes).bytes();
+                } catch (const cachier::config_error&) {
+                    throw usage_error("--max-bytes takes a size such as 4096, 64KB or 512MiB, not \"" + c->max_bytes +
+                                      "\"");
+                }
+                if (*r.limits.max_bytes == 0) throw usage_error("--max-bytes must be at least 1 byte");
+            }
             target t = open_target(c->arguments, needs_function);
             if (!c->version.empty() && !t.function) throw usage_error("--version needs a FUNCTION");
             if (!c->version.empty() && c == &prune_command && r.keep_version)

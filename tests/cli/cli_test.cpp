@@ -275,6 +275,26 @@ TEST_P(Cli, VersionsAreListedShownAndPrunedByKeepVersion) {
     EXPECT_EQ(cachier_tool("prune '" + url_ + "'").status, 2) << "prune needs --older-than or --keep-version";
 }
 
+TEST_P(Cli, EvictKeepsTheMostRecentlyUsedEntriesWithinTheLimit) {
+    const json shown = tool_json("show '" + url_ + "' " + prices_);
+    for (const auto& e : shown["entries"])
+        if (e["has_value"].get<bool>()) {
+            EXPECT_TRUE(e["since_last_use_seconds"].is_number()) << e.dump();
+        }
+    const json evicted = tool_json("evict '" + url_ + "' " + prices_ + " --max-entries 2 --yes");
+    EXPECT_EQ(evicted["removed"], 3) << evicted.dump(1);
+    EXPECT_EQ(evicted["entries"], 2) << evicted.dump(1);
+    EXPECT_EQ(listed_entries(prices_), 2);
+    const ran by_bytes = cachier_tool("evict '" + url_ + "' " + reports_ + " --max-bytes 2.5KB --yes");
+    EXPECT_EQ(by_bytes.status, 0) << by_bytes.out;
+    EXPECT_NE(by_bytes.out.find("evicted 1 entries"), std::string::npos) << by_bytes.out;
+    EXPECT_EQ(listed_entries(reports_), 2);
+    EXPECT_EQ(cachier_tool("evict '" + url_ + "' " + prices_ + " --yes").status, 2) << "evict needs a limit";
+    EXPECT_EQ(cachier_tool("evict '" + url_ + "' " + prices_ + " --max-bytes 12XB --yes").status, 2);
+    EXPECT_EQ(cachier_tool("evict '" + url_ + "' " + prices_ + " --max-entries 0 --yes").status, 2);
+    EXPECT_EQ(cachier_tool("evict '" + url_ + "' no.such.function --max-entries 1 --yes").status, 1);
+}
+
 TEST_P(Cli, TheUrlCanComeFromTheEnvironment) {
     ::setenv("CACHIER_BACKEND", url_.c_str(), 1);
     const ran r = cachier_tool("stats " + reports_ + " --json");
