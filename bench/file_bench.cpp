@@ -2,6 +2,8 @@
 // Run: build/default/bench/cachier_bench_file (Release), or every program with scripts/bench.sh.
 
 #include <filesystem>
+#include <optional>
+#include <string>
 
 #include <cachier/cachier.hpp>
 
@@ -52,21 +54,49 @@ void BM_FileHitEveryKey(benchmark::State& state) {
 }
 BENCHMARK(BM_FileHitEveryKey)->Arg(100)->Arg(20000)->Arg(100000)->Unit(benchmark::kMicrosecond);
 
-// A miss: claim, compute, store (temp file + rename), release.
-void BM_FileMissAndStore(benchmark::State& state) {
+// The same hits on 100 keys of 100 entries with max_entries set (no eviction): what a bound costs a
+// hit (each key's use is recorded once a second, in the background).
+void BM_FileHitBounded(benchmark::State& state) {
     cachier::options o;
-    o.backend = cachier::file_backend(bench_dir("miss"));
-    auto f = cachier::cachier("bench.file_miss", work, o);
-    for (auto _ : state) benchmark::DoNotOptimize(f(next_cold_key()));
+    o.backend = cachier::file_backend(bench_dir("hit_bounded"));
+    o.max_entries = 1'000'000;
+    auto f = cachier::cachier("bench.file_hit_bounded", work, o);
+    for (std::int64_t k = 0; k < hot_keys; ++k) f.precache_value(work(k), k);
+    std::int64_t i = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(f(i));
+        i = (i + 1) % hot_keys;
+    }
 }
+BENCHMARK(BM_FileHitBounded)->Unit(benchmark::kMicrosecond);
+
+// A miss: claim, compute, store (temp file + rename), release. Then streams of misses, unbounded
+// and with max_entries 1,000 (so that the stream keeps evicting), in real time: eviction runs on
+// other threads.
+void run_file_misses(benchmark::State& state, const std::string& name, std::optional<std::uint64_t> max_entries) {
+    cachier::options o;
+    o.backend = cachier::file_backend(bench_dir(name));
+    o.max_entries = max_entries;
+    auto f = cachier::cachier("bench." + name, work, o);
+    for (auto _ : state) benchmark::DoNotOptimize(f(next_cold_key()));
+    state.SetItemsProcessed(state.iterations());
+}
+void BM_FileMissAndStore(benchmark::State& state) { run_file_misses(state, "file_miss", std::nullopt); }
 BENCHMARK(BM_FileMissAndStore)->Unit(benchmark::kMicrosecond);
+void BM_FileMissStream(benchmark::State& state) { run_file_misses(state, "file_miss_stream", std::nullopt); }
+BENCHMARK(BM_FileMissStream)->UseRealTime()->Unit(benchmark::kMicrosecond);
+void BM_FileMissStreamEvicting(benchmark::State& state) { run_file_misses(state, "file_miss_evicting", 1000); }
+BENCHMARK(BM_FileMissStreamEvicting)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 const bool goals = add_goals({
     {"file hit, 100 entries / 20 us goal (<= 1x)", "BM_FileHit/100", "", 20.0, 1.0},
     {"file hit, 20,000 / 100 entries (<= 1.5x)", "BM_FileHit/20000", "BM_FileHit/100", 0, 1.5},
     {"file hit, 100,000 / 100 entries (<= 1.5x)", "BM_FileHit/100000", "BM_FileHit/100", 0, 1.5},
     {"file hit on every key, 100,000 / 100 entries (no goal)", "BM_FileHitEveryKey/100000", "BM_FileHitEveryKey/100"},
+    {"file hit with max_entries / without, 100 entries (<= 1.1x)", "BM_FileHitBounded", "BM_FileHit/100", 0, 1.1},
     {"file miss + store / 300 us goal (<= 1x)", "BM_FileMissAndStore", "", 300.0, 1.0},
+    {"file misses/s evicting at max_entries 1,000 / unbounded (no goal)", "BM_FileMissStreamEvicting/real_time",
+     "BM_FileMissStream/real_time", 0, 0, true, "k/s"},
 });
 
 }  // namespace

@@ -2,6 +2,7 @@
 // Run: build/default/bench/cachier_bench_memory (Release), or every program with scripts/bench.sh.
 
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -52,6 +53,32 @@ void BM_MemoryHit(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryHit);
 
+// The same hits with max_entries set (far above the keys used: no eviction): what a bound costs a hit.
+void BM_MemoryHitBounded(benchmark::State& state) {
+    cachier::options o;
+    o.backend = cachier::memory_backend();
+    o.max_entries = 1'000'000;
+    auto f = cachier::cachier("bench.memory.price_bounded", price, o);
+    for (const auto& sku : skus()) f(sku, 3);
+    run_price_hits(state, f);
+}
+BENCHMARK(BM_MemoryHitBounded);
+
+// Misses stored one after another, unbounded and with max_entries 1,000 (so that the stream keeps
+// evicting): what eviction costs a stream of misses. Real time: eviction runs on other threads.
+void run_memory_misses(benchmark::State& state, std::optional<std::uint64_t> max_entries) {
+    cachier::options o;
+    o.backend = cachier::memory_backend();
+    o.max_entries = max_entries;
+    auto f = cachier::cachier("bench.memory.miss", work, o);
+    for (auto _ : state) benchmark::DoNotOptimize(f(next_cold_key()));
+    state.SetItemsProcessed(state.iterations());
+}
+void BM_MemoryMissStream(benchmark::State& state) { run_memory_misses(state, std::nullopt); }
+BENCHMARK(BM_MemoryMissStream)->UseRealTime();
+void BM_MemoryMissStreamEvicting(benchmark::State& state) { run_memory_misses(state, 1000); }
+BENCHMARK(BM_MemoryMissStreamEvicting)->UseRealTime();
+
 class hand_written_int_memo {
 public:
     std::int64_t operator()(std::int64_t x) {
@@ -100,6 +127,9 @@ BENCHMARK(BM_MemoryHitThreads)->Threads(1)->Threads(2)->UseRealTime();
 const bool goals = add_goals({
     {"memory hit / hand-written memo hit (<= 5x)", "BM_MemoryHit", "BM_MemoBaselineHit", 0, 5.0, false, "ns"},
     {"int64 -> int64 memory hit / int memo hit (no goal)", "BM_IntMemoryHit", "BM_IntMemoBaselineHit", 0, 0, false, "ns"},
+    {"memory hit with max_entries / without (<= 1.1x)", "BM_MemoryHitBounded", "BM_MemoryHit", 0, 1.1, false, "ns"},
+    {"memory misses/s evicting at max_entries 1,000 / unbounded (no goal)", "BM_MemoryMissStreamEvicting/real_time",
+     "BM_MemoryMissStream/real_time", 0, 0, true, "k/s"},
     {"memory hits/s, 2 threads / 1 thread (>= 1.5x)", "BM_MemoryHitThreads/real_time/threads:2",
      "BM_MemoryHitThreads/real_time/threads:1", 0, 1.5, true, "M/s"},
 });

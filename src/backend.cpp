@@ -145,6 +145,18 @@ void backend::unwatch(std::string_view function) {
     }
 }
 
+void backend::set_store_limits(const entry_limits& limits) noexcept {
+    store_max_entries_.store(limits.max_entries.value_or(0), std::memory_order_relaxed);
+    store_max_bytes_.store(limits.max_bytes.value_or(0), std::memory_order_relaxed);
+}
+
+entry_limits backend::store_limits() const noexcept {
+    entry_limits limits;
+    if (const auto n = store_max_entries_.load(std::memory_order_relaxed); n != 0) limits.max_entries = n;
+    if (const auto n = store_max_bytes_.load(std::memory_order_relaxed); n != 0) limits.max_bytes = n;
+    return limits;
+}
+
 void backend::add_change_sink(std::shared_ptr<change_sink> sink) {
     const std::unique_lock lock(sinks_mutex_);
     sinks_.push_back(std::move(sink));

@@ -2,6 +2,9 @@
 // factories of backends this build does not contain.
 
 #include <string>
+#include <string_view>
+
+#include <cachier/units.hpp>
 
 #include <cachier/backends.hpp>
 #include <cachier/errors.hpp>
@@ -26,11 +29,57 @@ const scheme_list& all_schemes() {
 }  // namespace
 }  // namespace detail
 
+namespace detail {
+namespace {
+
+bool is_store_limit(std::string_view name) { return name == "max_entries" || name == "max_bytes"; }
+
+/// Takes the store limits (max_entries, max_bytes: options of every scheme) out of `url`, from both
+/// its parsed query and its raw text (which some backends hand on to their client library).
+entry_limits take_store_limits(parsed_url& url) {
+    entry_limits limits;
+    for (const auto& [name, value] : url.query) {
+        if (name == "max_entries") {
+            limits.max_entries = parse_url_count(value, "max_entries");
+            if (*limits.max_entries == 0) throw url_error("max_entries", "max_entries must be at least 1");
+        } else if (name == "max_bytes") {
+            try {
+                limits.max_bytes = byte_size(value).bytes();
+            } catch (const config_error&) {
+                throw url_error("max_bytes", "max_bytes takes a size such as 4096, 64KB or 512MiB");
+            }
+            if (*limits.max_bytes == 0) throw url_error("max_bytes", "max_bytes must be at least 1 byte");
+        }
+    }
+    if (!limits.max_entries && !limits.max_bytes) return limits;
+    std::erase_if(url.query, [](const auto& item) { return is_store_limit(item.first); });
+    const auto q = url.raw.find('?');
+    std::string kept;
+    std::string_view query = std::string_view(url.raw).substr(q + 1);
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view item = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        if (item.empty() || is_store_limit(percent_decode(item.substr(0, item.find('=')), "query"))) continue;
+        kept.append(kept.empty() ? "?" : "&").append(item);
+    }
+    url.raw = url.raw.substr(0, q) + kept;
+    return limits;
+}
+
+}  // namespace
+}  // namespace detail
+
 std::shared_ptr<backend> backend_from_url(std::string_view url) {
-    const detail::parsed_url parsed = detail::parse_url(url);
+    detail::parsed_url parsed = detail::parse_url(url);
+    const entry_limits limits = detail::take_store_limits(parsed);
     std::string known;
     for (const auto& s : detail::all_schemes()) {
-        if (s.scheme == parsed.scheme) return s.make(parsed);
+        if (s.scheme == parsed.scheme) {
+            auto store = s.make(parsed);
+            if (limits.max_entries || limits.max_bytes) store->set_store_limits(limits);
+            return store;
+        }
         known += (known.empty() ? "" : ", ") + std::string(s.scheme);
     }
     throw url_error("scheme", "unknown scheme \"" + parsed.scheme + "\" (expected one of " + known + ")");

@@ -12,6 +12,7 @@
 #include <cachier/backend.hpp>
 
 #include "bounding.hpp"
+#include "change_hub.hpp"
 #include "function_state.hpp"
 #include "log.hpp"
 #include "thread_pool.hpp"
@@ -41,7 +42,7 @@ bool records_uses_through_touch(const resolved_settings& s) {
     return caps.records_last_use && !caps.reads_record_use;
 }
 
-void run_pass(const std::shared_ptr<function_state>& fn, const resolved_settings& s) {
+void run_function_pass(const std::shared_ptr<function_state>& fn, const resolved_settings& s) {
     try {
         // Most passes find the function within its limits: a summary (one cheap request on most
         // storage) says so without ranking every value.
@@ -58,6 +59,31 @@ void run_pass(const std::shared_ptr<function_state>& fn, const resolved_settings
     } catch (const std::exception& e) {
         if (s.enable_metrics) fn->metrics.add(counter::backend_errors);
         log(log_level::warning, fn->name + ": eviction failed: " + e.what());
+    }
+}
+
+/// A pass over every function of `store` together, against its store limits.
+void run_store_pass(backend& store) {
+    const entry_limits limits = store.store_limits();
+    try {
+        std::uint64_t entries = 0;
+        std::uint64_t bytes = 0;
+        store.list_functions([&](const function_info& f) {
+            entries += f.entries;
+            bytes += f.bytes;
+            return true;
+        });
+        if (entries <= limits.max_entries.value_or(unlimited) && bytes <= limits.max_bytes.value_or(unlimited)) return;
+        entry_limits target;
+        if (limits.max_entries) target.max_entries = low_water(*limits.max_entries);
+        if (limits.max_bytes) target.max_bytes = low_water(*limits.max_bytes);
+        const auto report = evict_least_recently_used(store, target);
+        if (report.removed > 0)
+            log(log_level::debug, std::string(store.kind()) + " backend: evicted " + std::to_string(report.removed) +
+                                      " entries to keep its store limits, " + std::to_string(report.entries_left) +
+                                      " left");
+    } catch (const std::exception& e) {
+        log(log_level::warning, std::string(store.kind()) + " backend: eviction failed: " + e.what());
     }
 }
 
@@ -107,6 +133,41 @@ void note_use(function_state& fn, const resolved_settings& settings, std::string
     });
 }
 
+bool pass_schedule::store_made(std::uint64_t bytes, std::uint64_t entry_step, std::uint64_t byte_step) {
+    const std::uint64_t stores = stores_since_pass_.fetch_add(1, std::memory_order_relaxed) + 1;
+    const std::uint64_t stored = bytes_since_pass_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    // The first store of the process looks too: the storage may be over the limits already.
+    const bool due = stores >= entry_step || stored >= byte_step || !passed_once_.exchange(true);
+    if (!due) return false;
+    std::unique_lock lock(mutex_);
+    if (running_) {
+        // A step's worth stored since the running pass started: wait for it (a store, never a
+        // hit), so that storage slower than the stores cannot outgrow the limits.
+        if (thread_pool::on_worker()) return false;
+        done_.wait_for(lock, std::chrono::seconds(5), [&] { return !running_; });
+        if (running_) return false;
+    }
+    running_ = true;
+    stores_since_pass_.store(0, std::memory_order_relaxed);
+    bytes_since_pass_.store(0, std::memory_order_relaxed);
+    return true;
+}
+
+bool pass_schedule::pass_ended(std::uint64_t entry_step, std::uint64_t byte_step) {
+    const std::lock_guard lock(mutex_);
+    // Stores made during the pass that reach a step call for the next one now, so that the limits
+    // hold when the stores stop.
+    if (stores_since_pass_.load(std::memory_order_relaxed) < entry_step &&
+        bytes_since_pass_.load(std::memory_order_relaxed) < byte_step) {
+        running_ = false;
+        done_.notify_all();
+        return false;
+    }
+    stores_since_pass_.store(0, std::memory_order_relaxed);
+    bytes_since_pass_.store(0, std::memory_order_relaxed);
+    return true;
+}
+
 void note_store(function_state& fn, const resolved_settings& settings, std::string_view key, std::uint64_t bytes) {
     bounding_state& b = fn.bounds;
     if (records_uses_through_touch(settings)) {
@@ -116,42 +177,26 @@ void note_store(function_state& fn, const resolved_settings& settings, std::stri
         if (b.touched_.size() >= max_remembered_uses) b.touched_.clear();
         b.touched_.insert_or_assign(std::string(key), now);
     }
-    const std::uint64_t stores = b.stores_since_pass_.fetch_add(1, std::memory_order_relaxed) + 1;
-    const std::uint64_t stored = b.bytes_since_pass_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-    const std::uint64_t entry_step = pass_step(settings.max_entries);
-    const std::uint64_t byte_step = pass_step(settings.max_bytes);
-    // The first store of the process looks too: the storage may be over the limits already.
-    const bool due = stores >= entry_step || stored >= byte_step || !b.passed_once_.exchange(true);
-    if (!due) return;
-    std::unique_lock lock(b.pass_mutex_);
-    if (b.pass_running_) {
-        // This process stored a step's worth since the running pass started: wait for it (a
-        // store, never a hit), so that storage slower than the stores cannot outgrow the limits.
-        if (thread_pool::on_worker()) return;
-        b.pass_done_.wait_for(lock, std::chrono::seconds(5), [&] { return !b.pass_running_; });
-        if (b.pass_running_) return;
+    if (settings.bounded()) {
+        const std::uint64_t entry_step = pass_step(settings.max_entries);
+        const std::uint64_t byte_step = pass_step(settings.max_bytes);
+        if (b.passes_.store_made(bytes, entry_step, byte_step))
+            thread_pool::instance().submit([self = fn.shared_from_this(), s = &settings, entry_step, byte_step] {
+                do
+                    run_function_pass(self, *s);
+                while (self->bounds.passes_.pass_ended(entry_step, byte_step));
+            });
     }
-    b.pass_running_ = true;
-    b.stores_since_pass_.store(0, std::memory_order_relaxed);
-    b.bytes_since_pass_.store(0, std::memory_order_relaxed);
-    lock.unlock();
-    thread_pool::instance().submit([self = fn.shared_from_this(), s = &settings, entry_step, byte_step] {
-        bounding_state& state = self->bounds;
-        for (;;) {
-            run_pass(self, *s);
-            const std::lock_guard done(state.pass_mutex_);
-            // Stores made during the pass that reach a step start the next one now, so that the
-            // limits hold when the stores stop.
-            if (state.stores_since_pass_.load(std::memory_order_relaxed) < entry_step &&
-                state.bytes_since_pass_.load(std::memory_order_relaxed) < byte_step) {
-                state.pass_running_ = false;
-                state.pass_done_.notify_all();
-                return;
-            }
-            state.stores_since_pass_.store(0, std::memory_order_relaxed);
-            state.bytes_since_pass_.store(0, std::memory_order_relaxed);
-        }
-    });
+    const entry_limits store_limits = settings.backend->store_limits();
+    if (!store_limits.max_entries && !store_limits.max_bytes) return;
+    const std::uint64_t entry_step = pass_step(store_limits.max_entries.value_or(unlimited));
+    const std::uint64_t byte_step = pass_step(store_limits.max_bytes.value_or(unlimited));
+    if (settings.hub->store_passes.store_made(bytes, entry_step, byte_step))
+        thread_pool::instance().submit([store = settings.backend, hub = settings.hub, entry_step, byte_step] {
+            do
+                run_store_pass(*store);
+            while (hub->store_passes.pass_ended(entry_step, byte_step));
+        });
 }
 
 }  // namespace cachier::detail

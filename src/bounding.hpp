@@ -19,6 +19,28 @@ namespace cachier::detail {
 class function_state;
 struct resolved_settings;
 
+/// When eviction passes run for one set of values (a function's, or a whole storage's): after every
+/// 1/50 of a limit stored by this process, one at a time.
+class pass_schedule {
+public:
+    /// Counts a store; when a pass is due and none runs, returns true and the caller must start
+    /// one (and call pass_ended when it ends). A store made while a pass that started a step ago
+    /// still runs waits for it (never on a pool thread), so that slow storage cannot fall behind.
+    bool store_made(std::uint64_t bytes, std::uint64_t entry_step, std::uint64_t byte_step);
+
+    /// The pass ended; true when stores made meanwhile call for another one now (the caller runs it
+    /// and calls pass_ended again).
+    bool pass_ended(std::uint64_t entry_step, std::uint64_t byte_step);
+
+private:
+    std::atomic<std::uint64_t> stores_since_pass_{0};
+    std::atomic<std::uint64_t> bytes_since_pass_{0};
+    std::atomic<bool> passed_once_{false};
+    std::mutex mutex_;
+    std::condition_variable done_;
+    bool running_ = false;
+};
+
 /// What one function keeps for its bounds, shared by its copies.
 class bounding_state {
 public:
@@ -41,13 +63,7 @@ private:
     std::vector<std::pair<const resolved_settings*, std::string>> to_touch_;
     bool touch_queued_ = false;
 
-    // Stores by this process since the last eviction pass started.
-    std::atomic<std::uint64_t> stores_since_pass_{0};
-    std::atomic<std::uint64_t> bytes_since_pass_{0};
-    std::atomic<bool> passed_once_{false};
-    std::mutex pass_mutex_;
-    std::condition_variable pass_done_;
-    bool pass_running_ = false;
+    pass_schedule passes_;  // of the function's values (max_entries, max_bytes)
 };
 
 /// A read of `key` returned its value: records the use, at most once per use_interval per entry
@@ -55,7 +71,8 @@ private:
 void note_use(function_state& fn, const resolved_settings& settings, std::string_view key);
 
 /// A value of `bytes` was stored under `key`: every so often starts an eviction pass in the
-/// background; holds the storing caller only when it stored far past a pass still running.
+/// background, of the function (max_entries, max_bytes) and of the whole storage (its store limits);
+/// holds the storing caller only when it stored a step past a pass still running.
 void note_store(function_state& fn, const resolved_settings& settings, std::string_view key, std::uint64_t bytes);
 
 }  // namespace cachier::detail

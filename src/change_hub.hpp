@@ -14,6 +14,7 @@
 
 #include <cachier/backend.hpp>
 
+#include "bounding.hpp"
 #include "fork.hpp"
 
 namespace cachier::detail {
@@ -30,6 +31,10 @@ public:
 
     /// Blocks until a change of `ref` is reported after `seen` was read, or until `deadline`.
     void wait(const key_ref& ref, std::uint64_t seen, std::chrono::steady_clock::time_point deadline) const;
+
+    /// Eviction passes over the whole storage (backend::set_store_limits): the hub is the engine's
+    /// one object per backend.
+    pass_schedule store_passes;
 
 private:
     struct alignas(64) stripe {

@@ -472,20 +472,17 @@ int prune(const target& t, const output& o, const removal& r) {
     return 0;
 }
 
-int evict(const target& t, const output& o, const removal& r) {
-    if (!r.limits.max_entries && !r.limits.max_bytes)
-        throw usage_error("evict needs --max-entries N or --max-bytes SIZE (e.g. 512MB)");
-    const function_info f = existing_function(t);
-    const std::string shown = shown_name(*t.function, t.version);
-    std::string limits;
-    if (r.limits.max_entries) limits += std::to_string(*r.limits.max_entries) + " entries";
-    if (r.limits.max_bytes) limits += (limits.empty() ? "" : " and ") + human_size(*r.limits.max_bytes);
-    if (!confirmed(r, "Remove the least recently used entries of " + shown + " (" + std::to_string(f.entries) +
-                          " entries, " + human_size(f.bytes) + ") down to " + limits + "?"))
-        return aborted();
-    const eviction_report report = evict_least_recently_used(*t.store, f.name, r.limits);
+namespace {
+
+std::string limits_text(const entry_limits& limits) {
+    std::string text;
+    if (limits.max_entries) text += std::to_string(*limits.max_entries) + " entries";
+    if (limits.max_bytes) text += (text.empty() ? "" : " and ") + human_size(*limits.max_bytes);
+    return text;
+}
+
+void print_eviction(const output& o, const eviction_report& report, json document, const std::string& shown) {
     if (o.json) {
-        json document = name_json(f.name, "function");
         document["removed"] = report.removed;
         document["removed_bytes"] = report.removed_bytes;
         document["entries"] = report.entries_left;
@@ -495,6 +492,29 @@ int evict(const target& t, const output& o, const removal& r) {
         o.out << "evicted " << report.removed << " entries (" << human_size(report.removed_bytes) << ") of " << shown
               << "; " << report.entries_left << " entries (" << human_size(report.bytes_left) << ") left\n";
     }
+}
+
+/// evict without FUNCTION: every function of the storage together.
+int evict_store(const target& t, const output& o, const removal& r) {
+    if (!confirmed(r, "Remove the least recently used entries of every function here, down to " +
+                          limits_text(r.limits) + " in all?"))
+        return aborted();
+    print_eviction(o, evict_least_recently_used(*t.store, r.limits), json::object(), "every function");
+    return 0;
+}
+
+}  // namespace
+
+int evict(const target& t, const output& o, const removal& r) {
+    if (!r.limits.max_entries && !r.limits.max_bytes)
+        throw usage_error("evict needs --max-entries N or --max-bytes SIZE (e.g. 512MB)");
+    if (!t.function) return evict_store(t, o, r);
+    const function_info f = existing_function(t);
+    const std::string shown = shown_name(*t.function, t.version);
+    if (!confirmed(r, "Remove the least recently used entries of " + shown + " (" + std::to_string(f.entries) +
+                          " entries, " + human_size(f.bytes) + ") down to " + limits_text(r.limits) + "?"))
+        return aborted();
+    print_eviction(o, evict_least_recently_used(*t.store, f.name, r.limits), name_json(f.name, "function"), shown);
     return 0;
 }
 

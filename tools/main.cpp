@@ -5,7 +5,7 @@
 //   cachier clear [URL] FUNCTION
 //   cachier clear-claims [URL] FUNCTION
 //   cachier prune [URL] [FUNCTION] --older-than 7d | --keep-version V
-//   cachier evict [URL] FUNCTION --max-entries N | --max-bytes SIZE
+//   cachier evict [URL] [FUNCTION] --max-entries N | --max-bytes SIZE   (no FUNCTION: all together)
 // A function's versions (options::version) are chosen with --version V.
 // Exit status: 0 done, 1 failure, 2 usage error.
 
@@ -99,8 +99,8 @@ int main(int argc, char** argv) {
         "Example:\n  cachier prune file://$HOME/.cachier --older-than 7d\n"
         "  cachier prune redis://127.0.0.1:6379/0 pricing.quote --keep-version v3 --yes");
     auto& evict_command = add_command(app, commands, "evict",
-                                      "Remove one function's least recently used entries down to a number of entries "
-                                      "or of stored bytes",
+                                      "Remove the least recently used entries of one function, or of every function "
+                                      "together, down to a number of entries or of stored bytes",
                                       "cachier evict redis://127.0.0.1:6379/0 pricing.quote --max-entries 10000");
     add_removal_flags(evict_command);
     evict_command.app->add_option("--max-entries", evict_command.max_entries, "keep at most this many entries")
@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
         {&clear, true, clear_function},
         {&clear_claims_command, true, cachier::cli::clear_claims},
         {&prune_command, false, prune},
-        {&evict_command, true, evict},
+        {&evict_command, false, evict},
     };
     for (const auto& [c, needs_function, run] : table) {
         if (!c->app->parsed()) continue;

@@ -8,6 +8,7 @@
 /// cannot do both at once, tell the process's waiters of each change) around protected virtual
 /// `do_*` functions that a driver implements with I/O only. See "Writing a backend" in the README.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -152,6 +153,13 @@ struct function_info {
     std::optional<std::chrono::nanoseconds> newest;  ///< age of the newest entry
 };
 
+/// Limits on stored values: of one function (options::max_entries, options::max_bytes), or of a whole
+/// storage (backend::set_store_limits); unset: none.
+struct entry_limits {
+    std::optional<std::uint64_t> max_entries;  ///< values kept at most
+    std::optional<std::uint64_t> max_bytes;    ///< stored bytes (entry_info::size, summed) kept at most
+};
+
 /// Receives listed items one at a time; returns false to stop the listing.
 template <class Item>
 using visitor = std::function<bool(const Item&)>;
@@ -272,6 +280,20 @@ public:
     /// Stops sending change events to `sink`.
     void remove_change_sink(const change_sink* sink);
 
+    /// Limits every function of this storage together: after stores made through cachier, the
+    /// least recently used values of all functions are evicted in the background down to 95% of
+    /// each limit. By URL: `max_entries=N`, `max_bytes=SIZE` on any scheme. Unset fields: no limit.
+    void set_store_limits(const entry_limits& limits) noexcept;
+
+    /// The limits set_store_limits set.
+    [[nodiscard]] entry_limits store_limits() const noexcept;
+
+    /// Whether set_store_limits set any limit (cheap: the engine asks on every hit).
+    [[nodiscard]] bool has_store_limits() const noexcept {
+        return store_max_entries_.load(std::memory_order_relaxed) != 0 ||
+               store_max_bytes_.load(std::memory_order_relaxed) != 0;
+    }
+
 protected:
     /// @param kind a short name of the backend kind
     /// @param capabilities what the storage can do
@@ -354,6 +376,8 @@ private:
     std::mutex watch_mutex_;
     std::vector<std::pair<std::string, std::size_t>> watched_;
     std::unique_ptr<detail::on_fork_child> fork_;  // renews the locks above in a forked child
+    std::atomic<std::uint64_t> store_max_entries_{0};  // 0: no limit
+    std::atomic<std::uint64_t> store_max_bytes_{0};    // 0: no limit
 };
 
 /// The name under which backends keep the entries of `function` at `version` (options::version):
@@ -374,12 +398,6 @@ struct versioned_name {
 /// unversioned ones); returns how many values were removed. Throws backend_error on failure.
 std::uint64_t remove_other_versions(backend& store, std::string_view function, std::string_view keep);
 
-/// Limits on the entries of one function (options::max_entries, options::max_bytes); unset: none.
-struct entry_limits {
-    std::optional<std::uint64_t> max_entries;  ///< values kept at most
-    std::optional<std::uint64_t> max_bytes;    ///< stored bytes (entry_info::size, summed) kept at most
-};
-
 /// What an eviction did.
 struct eviction_report {
     std::uint64_t removed = 0;        ///< values removed
@@ -392,5 +410,9 @@ struct eviction_report {
 /// storage records uses, else by age) until it is within `limits`. One listing of the function and
 /// one removal request per batch of values. Throws backend_error on failure.
 eviction_report evict_least_recently_used(backend& store, std::string_view function, const entry_limits& limits);
+
+/// The same for every function of the storage together: the least recently used values of all
+/// functions go first until the whole storage is within `limits`.
+eviction_report evict_least_recently_used(backend& store, const entry_limits& limits);
 
 }  // namespace cachier

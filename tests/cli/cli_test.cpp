@@ -289,6 +289,9 @@ TEST_P(Cli, EvictKeepsTheMostRecentlyUsedEntriesWithinTheLimit) {
     EXPECT_EQ(by_bytes.status, 0) << by_bytes.out;
     EXPECT_NE(by_bytes.out.find("evicted 1 entries"), std::string::npos) << by_bytes.out;
     EXPECT_EQ(listed_entries(reports_), 2);
+    const json whole = tool_json("evict '" + url_ + "' --max-entries 3 --yes");
+    EXPECT_EQ(whole["entries"], 3) << whole.dump(1);
+    EXPECT_EQ(listed_entries(prices_) + listed_entries(reports_), 3);
     EXPECT_EQ(cachier_tool("evict '" + url_ + "' " + prices_ + " --yes").status, 2) << "evict needs a limit";
     EXPECT_EQ(cachier_tool("evict '" + url_ + "' " + prices_ + " --max-bytes 12XB --yes").status, 2);
     EXPECT_EQ(cachier_tool("evict '" + url_ + "' " + prices_ + " --max-entries 0 --yes").status, 2);

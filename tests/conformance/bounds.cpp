@@ -121,6 +121,30 @@ TEST_P(Conformance, MaxEntriesHoldsWhileFourProcessesStore) {
     EXPECT_GE(left.entries, limit / 2);
 }
 
+TEST_P(Conformance, StoreLimitsHoldEveryFunctionTogether) {
+    backend_->set_store_limits({30, std::nullopt});
+    auto f = cachier::cachier(fn_name("_f"), [](std::int64_t x) { return x; }, base_options());
+    auto g = cachier::cachier(fn_name("_g"), [](std::int64_t x) { return -x; }, base_options());
+    const std::int64_t misses = misses_for(*backend_, 40);
+    std::uint64_t most = 0;
+    for (std::int64_t i = 0; i < misses; ++i) {
+        EXPECT_EQ(f(i), i);
+        EXPECT_EQ(g(i), -i);
+        if (i % 10 == 9)
+            most = std::max(most, totals_of(*backend_, f.name()).entries + totals_of(*backend_, g.name()).entries);
+    }
+    wait_for_background_work();
+    const std::uint64_t left = totals_of(*backend_, f.name()).entries + totals_of(*backend_, g.name()).entries;
+    EXPECT_LE(most, 33U) << "more than 10% above the store's max_entries";
+    EXPECT_LE(left, 30U);
+    EXPECT_GE(left, 20U) << "evicted far below the limit";
+    EXPECT_TRUE(f.peek(misses - 1).has_value()) << "the newest value of f was evicted";
+    EXPECT_TRUE(g.peek(misses - 1).has_value()) << "the newest value of g was evicted";
+    EXPECT_EQ(f.peek(0), std::nullopt) << "the oldest value of f was kept";
+    backend_->set_store_limits({});
+    EXPECT_FALSE(backend_->has_store_limits());
+}
+
 TEST_P(Conformance, EvictByHandKeepsTheMostRecentlyUsed) {
     auto f = cachier::cachier(fn_name(), [](std::int64_t x) { return x; }, base_options());
     for (std::int64_t i = 0; i < 20; ++i) EXPECT_EQ(f(i), i);

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -30,6 +31,23 @@ TEST(BackendUrl, MemoryAndFile) {
     auto file = cachier::backend_from_url("file://" + dir.path().string());
     EXPECT_EQ(file->kind(), "file");
     EXPECT_EQ(*file->directory("f"), dir.path() / file->directory("f")->filename());
+}
+
+TEST(BackendUrl, StoreLimitsAreOptionsOfEveryScheme) {
+    const auto memory = cachier::backend_from_url("memory://?max_entries=500");
+    EXPECT_EQ(memory->store_limits().max_entries, std::optional<std::uint64_t>(500));
+    EXPECT_EQ(memory->store_limits().max_bytes, std::nullopt);
+    cachier::test::scratch_dir dir;
+    const auto file = cachier::backend_from_url("file://" + dir.path().string() + "?max_bytes=64MiB&max_entries=9");
+    EXPECT_EQ(file->store_limits().max_bytes, std::optional<std::uint64_t>(64ULL << 20));
+    EXPECT_EQ(file->store_limits().max_entries, std::optional<std::uint64_t>(9));
+    const auto sqlite = cachier::backend_from_url("sqlite://" + (dir.path() / "x.db").string() + "?max_entries=3&table=t1");
+    EXPECT_EQ(sqlite->store_limits().max_entries, std::optional<std::uint64_t>(3));
+    EXPECT_FALSE(cachier::backend_from_url("memory://")->has_store_limits());
+    EXPECT_EQ(part_of("memory://?max_entries=0"), "max_entries");
+    EXPECT_EQ(part_of("memory://?max_entries=many"), "max_entries");
+    EXPECT_EQ(part_of("memory://?max_bytes=12XB"), "max_bytes");
+    EXPECT_EQ(part_of("memory://?max_bytes=0"), "max_bytes");
 }
 
 TEST(BackendUrl, MalformedUrlsNameTheWrongPart) {
