@@ -2,7 +2,7 @@
 // use_interval per entry, queues it for a batched touch() on the thread pool: a hit never writes to
 // the storage itself. Every 1/50 of a limit stored, a pass in the background summarizes the
 // function and, once it is over a limit, ranks its values and removes the least recently used down
-// to 95% of each limit: two passes in three cost a summary, and the limits hold however many
+// to 90% of each limit: most passes cost a summary only, and the limits hold however many
 // processes store.
 
 #include <algorithm>
@@ -31,10 +31,11 @@ constexpr std::size_t max_remembered_uses = 1U << 16;
 /// the limit is reached again.
 std::uint64_t pass_step(std::uint64_t limit) { return limit == unlimited ? unlimited : std::max<std::uint64_t>(1, limit / 50); }
 
-/// What a pass leaves: 95% of the limit, so that the next stores have room below it.
+/// What a pass leaves: 90% of the limit, so that the stores of other processes made while it ran
+/// have room below it.
 std::optional<std::uint64_t> low_water(std::uint64_t limit) {
     if (limit == unlimited) return std::nullopt;
-    return limit - limit / 20;
+    return limit - limit / 10;
 }
 
 bool records_uses_through_touch(const resolved_settings& s) {

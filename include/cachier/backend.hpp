@@ -281,7 +281,7 @@ public:
     void remove_change_sink(const change_sink* sink);
 
     /// Limits every function of this storage together: after stores made through cachier, the
-    /// least recently used values of all functions are evicted in the background down to 95% of
+    /// least recently used values of all functions are evicted in the background down to 90% of
     /// each limit. By URL: `max_entries=N`, `max_bytes=SIZE` on any scheme. Unset fields: no limit.
     void set_store_limits(const entry_limits& limits) noexcept;
 

@@ -80,21 +80,25 @@ TEST_P(Conformance, MaxBytesHoldsTheStoredBytesUnderAStreamOfMisses) {
 TEST_P(Conformance, RecentlyUsedValuesSurviveEvictionAndIdleOnesGo) {
     if (!backend_->capabilities().records_last_use) GTEST_SKIP() << "this storage records no use: ages decide";
     auto o = base_options();
-    o.max_entries = 10;
+    o.max_entries = 20;
     auto f = cachier::cachier(fn_name(), [](std::int64_t x) { return x + 100; }, o);
-    for (std::int64_t i = 0; i < 10; ++i) EXPECT_EQ(f(i), i + 100);
+    for (std::int64_t i = 0; i < 20; ++i) EXPECT_EQ(f(i), i + 100);
     wait_for_background_work();
     // Uses are recorded at most once a second per entry; some storage keeps times in whole seconds.
     std::this_thread::sleep_for(2100ms);
-    for (std::int64_t i = 0; i < 5; ++i) EXPECT_EQ(f(i), i + 100);  // hits: 0..4 are used now
+    for (std::int64_t i = 0; i < 10; ++i) EXPECT_EQ(f(i), i + 100);  // hits: 0..9 are used now, 10..19 idle
     wait_for_background_work();
-    for (std::int64_t i = 10; i < 15; ++i) EXPECT_EQ(f(i), i + 100);
+    for (std::int64_t i = 20; i < 30; ++i) EXPECT_EQ(f(i), i + 100);
     wait_for_background_work();
-    EXPECT_EQ(totals_of(*backend_, f.name()).entries, 10U);
-    for (std::int64_t i = 0; i < 15; ++i) {
-        const bool kept = i < 5 || i >= 10;
-        EXPECT_EQ(f.peek(i).has_value(), kept) << "value " << i << (kept ? " was evicted" : " was kept");
-    }
+    EXPECT_LE(totals_of(*backend_, f.name()).entries, 20U);
+    // Passes leave 90% of the limit: 10 to 12 values go, the idle ones first.
+    int used_kept = 0;
+    int idle_kept = 0;
+    for (std::int64_t i = 0; i < 10; ++i) used_kept += f.peek(i).has_value() ? 1 : 0;
+    for (std::int64_t i = 10; i < 20; ++i) idle_kept += f.peek(i).has_value() ? 1 : 0;
+    for (std::int64_t i = 20; i < 30; ++i) EXPECT_TRUE(f.peek(i).has_value()) << "the new value " << i << " was evicted";
+    EXPECT_GE(used_kept, 8) << "recently used values were evicted before idle ones";
+    EXPECT_LE(idle_kept, 1) << "idle values were kept";
 }
 
 TEST_P(Conformance, MaxEntriesHoldsWhileFourProcessesStore) {
