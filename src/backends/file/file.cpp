@@ -260,6 +260,30 @@ protected:
         list_files(function, visit);
     }
 
+    // From the directory and each entry's size (no file opened): expired entries not yet removed
+    // are counted, and ages are by modification time.
+    function_info do_summary(std::string_view function) override {
+        function_info info;
+        info.name = function;
+        const auto now = std::chrono::system_clock::now();
+        for_each_file(function, [&](int dir, std::string_view name) {
+            if (!is_entry_name(name)) return true;
+            struct stat st {};
+            if (::fstatat(dir, std::string(name).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+                static_cast<std::uint64_t>(st.st_size) < format::header_size + format::trailer_size)
+                return true;
+            const auto modified = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+            const std::chrono::nanoseconds age = std::max(now - modified, std::chrono::system_clock::duration::zero());
+            ++info.entries;
+            info.bytes += static_cast<std::uint64_t>(st.st_size) - format::header_size - format::trailer_size;
+            info.oldest = std::max(info.oldest.value_or(age), age);
+            info.newest = std::min(info.newest.value_or(age), age);
+            return true;
+        });
+        return info;
+    }
+
     std::optional<std::filesystem::path> do_directory(std::string_view function) const override {
         return root_ / function_dir_name(function);
     }

@@ -298,6 +298,25 @@ protected:
         }
     }
 
+    // Counted in place, without copying keys.
+    function_info do_summary(std::string_view function) override {
+        const auto now = precise_now();
+        function_info info;
+        info.name = function;
+        for (auto& s : shards_) {
+            const spread_lock::read_guard lock(s.lock);
+            for (const auto& [id, r] : s.entries) {
+                if (id.function != function || !r.live_value(now)) continue;
+                const auto age = r.precise_age(now);
+                ++info.entries;
+                info.bytes += r.value.size();
+                info.oldest = std::max(info.oldest.value_or(age), age);
+                info.newest = std::min(info.newest.value_or(age), age);
+            }
+        }
+        return info;
+    }
+
     // One shard at a time is copied out and visited outside its lock, so that the visitor may call
     // the backend and at most one shard's entries are held.
     void do_list_entries(std::string_view function, const visitor<entry_info>& visit) override {
