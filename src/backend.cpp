@@ -225,10 +225,7 @@ function_info backend::do_summary(std::string_view function) {
     info.name = function;
     do_list_entries(function, [&](const entry_info& e) {
         if (!e.has_value) return true;
-        ++info.entries;
-        info.bytes += e.size;
-        info.oldest = std::max(info.oldest.value_or(e.age), e.age);
-        info.newest = std::min(info.newest.value_or(e.age), e.age);
+        info.add(e.size, e.age);
         return true;
     });
     return info;

@@ -151,6 +151,14 @@ struct function_info {
     std::uint64_t bytes = 0;    ///< their encoded size
     std::optional<std::chrono::nanoseconds> oldest;  ///< age of the oldest entry
     std::optional<std::chrono::nanoseconds> newest;  ///< age of the newest entry
+
+    /// Counts one more value of `size` bytes, `age` old.
+    void add(std::uint64_t size, std::chrono::nanoseconds age) noexcept {
+        ++entries;
+        bytes += size;
+        oldest = oldest && *oldest > age ? *oldest : age;
+        newest = newest && *newest < age ? *newest : age;
+    }
 };
 
 /// Limits on stored values: of one function (options::max_entries, options::max_bytes), or of a whole

@@ -244,10 +244,7 @@ protected:
             info.name = name;
             list_files(name, [&](const entry_info& e) {
                 if (!e.has_value) return true;
-                ++info.entries;
-                info.bytes += e.size;
-                info.oldest = std::max(info.oldest.value_or(e.age), e.age);
-                info.newest = std::min(info.newest.value_or(e.age), e.age);
+                info.add(e.size, e.age);
                 return true;
             });
             // An emptied function keeps its directory; like the other stores, list only what holds values.
@@ -275,10 +272,7 @@ protected:
             const auto modified = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
                 std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
             const std::chrono::nanoseconds age = std::max(now - modified, std::chrono::system_clock::duration::zero());
-            ++info.entries;
-            info.bytes += static_cast<std::uint64_t>(st.st_size) - format::header_size - format::trailer_size;
-            info.oldest = std::max(info.oldest.value_or(age), age);
-            info.newest = std::min(info.newest.value_or(age), age);
+            info.add(static_cast<std::uint64_t>(st.st_size) - format::header_size - format::trailer_size, age);
             return true;
         });
         return info;

@@ -286,10 +286,7 @@ protected:
                 if (!r.live_value(now)) continue;
                 function_info& f = functions[id.function];
                 const auto age = r.precise_age(now);
-                ++f.entries;
-                f.bytes += r.value.size();
-                f.oldest = std::max(f.oldest.value_or(age), age);
-                f.newest = std::min(f.newest.value_or(age), age);
+                f.add(r.value.size(), age);
             }
         }
         for (auto& [name, info] : functions) {
@@ -308,10 +305,7 @@ protected:
             for (const auto& [id, r] : s.entries) {
                 if (id.function != function || !r.live_value(now)) continue;
                 const auto age = r.precise_age(now);
-                ++info.entries;
-                info.bytes += r.value.size();
-                info.oldest = std::max(info.oldest.value_or(age), age);
-                info.newest = std::min(info.newest.value_or(age), age);
+                info.add(r.value.size(), age);
             }
         }
         return info;

@@ -383,10 +383,7 @@ protected:
             function_info& info = functions[name];
             info.name = name;
             const std::chrono::nanoseconds age = std::chrono::microseconds(now - int_field(doc, "stored"));
-            ++info.entries;
-            info.bytes += static_cast<std::uint64_t>(int_field(doc, "size"));
-            info.oldest = std::max(info.oldest.value_or(age), age);
-            info.newest = std::min(info.newest.value_or(age), age);
+            info.add(static_cast<std::uint64_t>(int_field(doc, "size")), age);
             return true;
         });
         for (const auto& [name, info] : functions)

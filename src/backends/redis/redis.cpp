@@ -225,10 +225,7 @@ protected:
                 if (!e.has_value) return;
                 const std::size_t start = options_.prefix.size() + 1;
                 function_info& f = functions[key.substr(start, key.size() - 65 - start)];
-                ++f.entries;
-                f.bytes += e.size;
-                f.oldest = std::max(f.oldest.value_or(e.age), e.age);
-                f.newest = std::min(f.newest.value_or(e.age), e.age);
+                f.add(e.size, e.age);
             });
             return true;
         });

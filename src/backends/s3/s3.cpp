@@ -330,10 +330,7 @@ protected:
         const std::int64_t now = http_.clock().now_us();
         list(function_prefix(function) + "v/", "summarize a function", [&](const listed_object& o) {
             const std::chrono::nanoseconds age = std::chrono::microseconds(std::max<std::int64_t>(0, now - o.last_modified_us));
-            ++info.entries;
-            info.bytes += o.size;
-            info.oldest = std::max(info.oldest.value_or(age), age);
-            info.newest = std::min(info.newest.value_or(age), age);
+            info.add(o.size, age);
         });
         return info;
     }
@@ -359,10 +356,7 @@ protected:
                 const auto meta = value_metadata(o.key, "list functions");
                 if (!meta || (meta->expires_us && *meta->expires_us <= now)) return;
                 const std::chrono::nanoseconds age = std::chrono::microseconds(std::max<std::int64_t>(0, now - meta->stored_us));
-                ++info.entries;
-                info.bytes += o.size;
-                info.oldest = std::max(info.oldest.value_or(age), age);
-                info.newest = std::min(info.newest.value_or(age), age);
+                info.add(o.size, age);
             });
             if (info.entries > 0 && !visit(info)) return;
         }
