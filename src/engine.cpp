@@ -174,18 +174,20 @@ struct call_context {
             release(held);
             return;
         }
+        std::size_t stored_size = 0;
         try {
             store_request request;
             request.value = stored_form(*value.bytes);
+            stored_size = request.value.size();
             request.release = held;
             store().store(ref, request);
             say("stored");
-            if (settings.bounded() || settings.backend->has_store_limits())
-                note_store(fn, settings, ref.key, request.value.size());
         } catch (const std::exception& e) {
             backend_failed(e);
             release(held);
+            return;
         }
+        if (settings.evicts()) note_store(fn, settings, ref.key, stored_size);
     }
 };
 
@@ -347,8 +349,7 @@ private:
         }
         const bool fresh = usable && found.fresh(max_age_);
         const bool stale = usable && !fresh;
-        if (usable && (c_.settings.bounded() || c_.settings.backend->has_store_limits()))
-            note_use(c_.fn, c_.settings, c_.ref.key);
+        if (usable && c_.settings.evicts()) note_use(c_.fn, c_.settings, c_.ref.key);
         if (first_look_) {
             first_look_ = false;
             c_.count(fresh ? counter::hits : stale ? counter::stale_hits : counter::misses);
@@ -521,8 +522,7 @@ void precache(function_state& fn, std::string_view key_bytes, std::string value_
     store_request request;
     request.value = c.stored_form(value_bytes);
     settings.backend->store(key.ref(), request);
-    if (settings.bounded() || settings.backend->has_store_limits())
-        note_store(fn, settings, key.ref().key, request.value.size());
+    if (settings.evicts()) note_store(fn, settings, key.ref().key, request.value.size());
 }
 
 void clear_cache(function_state& fn) {

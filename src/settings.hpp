@@ -44,6 +44,9 @@ struct resolved_settings {
                max_bytes != std::numeric_limits<std::uint64_t>::max();
     }
 
+    /// Whether stores and hits feed eviction: the function is bounded, or its backend has store limits.
+    [[nodiscard]] bool evicts() const noexcept { return bounded() || backend->has_store_limits(); }
+
     /// Equal settings (the version aside): a function keeps one snapshot per distinct setting.
     [[nodiscard]] bool same_as(const resolved_settings& other) const noexcept;
 };

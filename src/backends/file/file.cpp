@@ -240,13 +240,7 @@ protected:
             return true;
         });
         for (const auto& name : names) {
-            function_info info;
-            info.name = name;
-            list_files(name, [&](const entry_info& e) {
-                if (!e.has_value) return true;
-                info.add(e.size, e.age);
-                return true;
-            });
+            const function_info info = backend::do_summary(name);  // exact: every header read
             // An emptied function keeps its directory; like the other stores, list only what holds values.
             if (info.entries == 0) continue;
             if (!visit(info)) return;
