@@ -114,6 +114,10 @@ void backend::list_functions(const visitor<function_info>& visit) {
     guarded("list functions", [&] { do_list_functions(visit); });
 }
 
+void backend::summaries(const visitor<function_info>& visit) {
+    guarded("summarize functions", [&] { do_summaries(visit); });
+}
+
 void backend::list_entries(std::string_view function, const visitor<entry_info>& visit) {
     guarded("list entries", [&] { do_list_entries(function, visit); });
 }
@@ -230,6 +234,8 @@ function_info backend::do_summary(std::string_view function) {
     });
     return info;
 }
+
+void backend::do_summaries(const visitor<function_info>& visit) { do_list_functions(visit); }
 
 std::optional<std::filesystem::path> backend::do_directory(std::string_view) const { return std::nullopt; }
 

@@ -1,9 +1,10 @@
 // Bounded caches. A hit records its entry's use in this process's table and, at most once per
 // use_interval per entry, queues it for a batched touch() on the thread pool: a hit never writes to
 // the storage itself. Every 1/50 of a limit stored, a pass in the background summarizes the
-// function and, once it is over a limit, ranks its values and removes the least recently used down
-// to 90% of each limit: most passes cost a summary only, and the limits hold however many
-// processes store.
+// function and, once it foresees a limit passed before its next pass (by the growth it has seen
+// between passes, which counts the stores of every process), ranks the values and removes the least
+// recently used down to 90% of each limit: most passes cost a summary only, and the limits hold
+// however many processes store.
 
 #include <algorithm>
 #include <limits>
@@ -43,14 +44,36 @@ bool records_uses_through_touch(const resolved_settings& s) {
     return caps.records_last_use && !caps.reads_record_use;
 }
 
-void run_function_pass(const std::shared_ptr<function_state>& fn, const resolved_settings& s) {
+std::uint64_t minus(std::uint64_t a, std::uint64_t b) { return a > b ? a - b : 0; }
+
+std::uint64_t plus(std::uint64_t a, std::uint64_t b) { return a > unlimited - b ? unlimited : a + b; }
+
+/// Whether a pass that found `now` and foresees `next` must evict: `limit` would be passed before the
+/// next pass ends, the growth foreseen twice (until the next pass, and while it ranks and removes).
+/// Counted up to a tenth of the limit, so a pass never evicts while it finds less than the 90% it
+/// leaves.
+bool must_evict(std::uint64_t now, std::uint64_t next, std::uint64_t limit) {
+    if (limit == unlimited) return false;
+    const std::uint64_t growth = minus(next, now);
+    return now > limit - std::min(plus(growth, growth), limit / 10);
+}
+
+bool must_evict(growth_forecast& forecast, const stored_totals& now, std::uint64_t max_entries,
+                std::uint64_t max_bytes) {
+    const stored_totals next = forecast.next(now);
+    return must_evict(now.entries, next.entries, max_entries) || must_evict(now.bytes, next.bytes, max_bytes);
+}
+
+void run_function_pass(const std::shared_ptr<function_state>& fn, const resolved_settings& s,
+                       growth_forecast& forecast) {
     try {
-        // Most passes find the function within its limits: a summary (one cheap request on most
-        // storage) says so without ranking every value.
+        // Most passes find the function well within its limits: a summary (one cheap request on
+        // most storage) says so without ranking every value.
         const function_info now = s.backend->summary(s.stored_name);
-        if (now.entries <= s.max_entries && now.bytes <= s.max_bytes) return;
+        if (!must_evict(forecast, {now.entries, now.bytes}, s.max_entries, s.max_bytes)) return;
         const auto report =
             evict_least_recently_used(*s.backend, s.stored_name, {low_water(s.max_entries), low_water(s.max_bytes)});
+        forecast.removed({report.removed, report.removed_bytes});
         if (report.removed > 0) {
             if (s.enable_metrics) fn->metrics.add(counter::evictions, report.removed);
             if (s.verbose)
@@ -64,21 +87,22 @@ void run_function_pass(const std::shared_ptr<function_state>& fn, const resolved
 }
 
 /// A pass over every function of `store` together, against its store limits.
-void run_store_pass(backend& store) {
+void run_store_pass(backend& store, growth_forecast& forecast) {
     const entry_limits limits = store.store_limits();
     try {
-        std::uint64_t entries = 0;
-        std::uint64_t bytes = 0;
-        store.list_functions([&](const function_info& f) {
-            entries += f.entries;
-            bytes += f.bytes;
+        stored_totals now;
+        store.summaries([&](const function_info& f) {
+            now.entries += f.entries;
+            now.bytes += f.bytes;
             return true;
         });
-        if (entries <= limits.max_entries.value_or(unlimited) && bytes <= limits.max_bytes.value_or(unlimited)) return;
+        if (!must_evict(forecast, now, limits.max_entries.value_or(unlimited), limits.max_bytes.value_or(unlimited)))
+            return;
         entry_limits target;
         if (limits.max_entries) target.max_entries = low_water(*limits.max_entries);
         if (limits.max_bytes) target.max_bytes = low_water(*limits.max_bytes);
         const auto report = evict_least_recently_used(store, target);
+        forecast.removed({report.removed, report.removed_bytes});
         if (report.removed > 0)
             log(log_level::debug, std::string(store.kind()) + " backend: evicted " + std::to_string(report.removed) +
                                       " entries to keep its store limits, " + std::to_string(report.entries_left) +
@@ -134,6 +158,24 @@ void note_use(function_state& fn, const resolved_settings& settings, std::string
     });
 }
 
+stored_totals growth_forecast::next(stored_totals now) noexcept {
+    // An eighth (rounded up) of the growth remembered is forgotten each pass: a burst long past
+    // stops counting.
+    const auto decayed = [](std::uint64_t growth) { return growth - (growth / 8 + (growth % 8 != 0 ? 1 : 0)); };
+    if (last_) {
+        growth_.entries = std::max(minus(now.entries, last_->entries), decayed(growth_.entries));
+        growth_.bytes = std::max(minus(now.bytes, last_->bytes), decayed(growth_.bytes));
+    }
+    last_ = now;
+    return {plus(now.entries, growth_.entries), plus(now.bytes, growth_.bytes)};
+}
+
+void growth_forecast::removed(stored_totals removed) noexcept {
+    if (!last_) return;
+    last_->entries = minus(last_->entries, removed.entries);
+    last_->bytes = minus(last_->bytes, removed.bytes);
+}
+
 bool pass_schedule::store_made(std::uint64_t bytes, std::uint64_t entry_step, std::uint64_t byte_step) {
     const std::uint64_t stores = stores_since_pass_.fetch_add(1, std::memory_order_relaxed) + 1;
     const std::uint64_t stored = bytes_since_pass_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
@@ -184,7 +226,7 @@ void note_store(function_state& fn, const resolved_settings& settings, std::stri
         if (b.passes_.store_made(bytes, entry_step, byte_step))
             thread_pool::instance().submit([self = fn.shared_from_this(), s = &settings, entry_step, byte_step] {
                 do
-                    run_function_pass(self, *s);
+                    run_function_pass(self, *s, self->bounds.passes_.forecast);
                 while (self->bounds.passes_.pass_ended(entry_step, byte_step));
             });
     }
@@ -195,7 +237,7 @@ void note_store(function_state& fn, const resolved_settings& settings, std::stri
     if (settings.hub->store_passes.store_made(bytes, entry_step, byte_step))
         thread_pool::instance().submit([store = settings.backend, hub = settings.hub, entry_step, byte_step] {
             do
-                run_store_pass(*store);
+                run_store_pass(*store, hub->store_passes.forecast);
             while (hub->store_passes.pass_ended(entry_step, byte_step));
         });
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -19,10 +20,36 @@ namespace cachier::detail {
 class function_state;
 struct resolved_settings;
 
+/// Stored values and their bytes, as a pass counts them.
+struct stored_totals {
+    std::uint64_t entries = 0;  ///< values
+    std::uint64_t bytes = 0;    ///< their stored size
+};
+
+/// What the next pass will find, foreseen from what the passes of this process found: between two
+/// passes every process stores, so a pass that waits until the limit is passed finds it passed by
+/// all their stores. Used by one pass at a time.
+class growth_forecast {
+public:
+    /// A pass found `now`; returns what the next pass is expected to find: `now` plus the growth seen
+    /// between passes. The largest growth of late counts: removals by other processes hide some.
+    stored_totals next(stored_totals now) noexcept;
+
+    /// The pass removed `removed`.
+    void removed(stored_totals removed) noexcept;
+
+private:
+    std::optional<stored_totals> last_;  // what the last pass left
+    stored_totals growth_;
+};
+
 /// When eviction passes run for one set of values (a function's, or a whole storage's): after every
 /// 1/50 of a limit stored by this process, one at a time.
 class pass_schedule {
 public:
+    /// Foresees the stores of every process; touched by the running pass only.
+    growth_forecast forecast;
+
     /// Counts a store; when a pass is due and none runs, returns true and the caller must start
     /// one (and call pass_ended when it ends). A store made while a pass that started a step ago
     /// still runs waits for it (never on a pool thread), so that slow storage cannot fall behind.

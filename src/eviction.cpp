@@ -78,7 +78,7 @@ eviction_report evict_least_recently_used(backend& store, std::string_view funct
 
 eviction_report evict_least_recently_used(backend& store, const entry_limits& limits) {
     std::vector<std::string> functions;
-    store.list_functions([&](const function_info& f) {
+    store.summaries([&](const function_info& f) {
         functions.push_back(f.name);
         return true;
     });

@@ -269,6 +269,10 @@ public:
     /// Calls `visit` for each function that has entries, one at a time, until it returns false.
     void list_functions(const visitor<function_info>& visit);
 
+    /// list_functions for deciding whether the storage is over its store limits: each function as
+    /// summary() gives it (cheaper where list_functions reads every value's metadata: S3).
+    void summaries(const visitor<function_info>& visit);
+
     /// Calls `visit` for each entry of `function`, one at a time, until it returns false.
     void list_entries(std::string_view function, const visitor<entry_info>& visit);
 
@@ -359,6 +363,9 @@ protected:
 
     /// Lists functions with entries.
     virtual void do_list_functions(const visitor<function_info>& visit) = 0;
+
+    /// Summarizes every function with entries; the default lists them (do_list_functions).
+    virtual void do_summaries(const visitor<function_info>& visit);
 
     /// Lists one function's entries.
     virtual void do_list_entries(std::string_view function, const visitor<entry_info>& visit) = 0;

@@ -234,6 +234,15 @@ TEST_P(Conformance, ListsFunctionsAndEntriesWithSizesAgesAndClaims) {
     EXPECT_LT(*functions[f].newest, 1min);
     EXPECT_EQ(functions[g].entries, 1U);
 
+    std::map<std::string, function_info> summaries;
+    backend_->summaries([&](const function_info& info) {
+        summaries[info.name] = info;
+        return true;
+    });
+    EXPECT_EQ(summaries[f].entries, 3U) << "summaries differ from the listing";
+    EXPECT_EQ(summaries[f].bytes, 12U);
+    EXPECT_EQ(summaries[g].entries, 1U);
+
     std::map<std::string, entry_info> entries;
     backend_->list_entries(f, [&](const entry_info& e) {
         entries[e.key] = e;

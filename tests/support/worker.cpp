@@ -6,8 +6,9 @@
 //       f logs "started" and sleeps for an hour (the test kills it).
 //   worker write <backend-url> <name> <first> <count> <shared-count>
 //       stores count values (keys first..first+count-1) and shared-count keys 1e9.. (all writers).
-//   worker miss <backend-url> <name> <first> <count> <max-entries>
-//       calls f(first..first+count-1) with max_entries set: a stream of misses to be bounded.
+//   worker miss <backend-url> <name> <first> <count> <max-entries | store:N>
+//       calls f(first..first+count-1) with max_entries set (or the backend's store limit of N
+//       values): a stream of misses to be bounded.
 // Exit status 0 on success, 2 on bad usage, 3 on a wrong value, 4 when it cannot lower its priority.
 
 #include <cerrno>
@@ -87,7 +88,11 @@ int main(int argc, char** argv) {
         // Four of these run at once: at a lower priority, tests running beside them keep their timing.
         errno = 0;
         if (::nice(10) == -1 && errno != 0) return 4;
-        opts.max_entries = std::strtoull(argv[6], nullptr, 10);
+        const std::string limit = argv[6];
+        if (limit.starts_with("store:"))
+            opts.backend->set_store_limits({std::strtoull(limit.c_str() + 6, nullptr, 10), std::nullopt});
+        else
+            opts.max_entries = std::strtoull(limit.c_str(), nullptr, 10);
         auto f = cachier::cachier(argv[3], [](std::int64_t x) { return std::to_string(x); }, opts);
         const std::int64_t first = std::atoll(argv[4]);
         const std::int64_t count = std::atoll(argv[5]);

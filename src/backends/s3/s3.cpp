@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <functional>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -325,41 +326,31 @@ protected:
     // One ListObjectsV2 per 1,000 values, no HEAD: expired values not yet removed are counted, and
     // ages are by LastModified (which trails the store a little).
     function_info do_summary(std::string_view function) override {
-        function_info info;
-        info.name = function;
-        const std::int64_t now = http_.clock().now_us();
-        list(function_prefix(function) + "v/", "summarize a function", [&](const listed_object& o) {
-            const std::chrono::nanoseconds age = std::chrono::microseconds(std::max<std::int64_t>(0, now - o.last_modified_us));
-            info.add(o.size, age);
-        });
-        return info;
+        return summarize(std::string(function), function_prefix(function) + "v/", "summarize a function");
     }
 
     void do_list_functions(const visitor<function_info>& visit) override {
-        std::vector<std::string> functions;
-        list_prefixes(root_prefix(), "list functions", [&](const std::string& prefix) {
-            functions.push_back(prefix.substr(root_prefix().size(), prefix.size() - root_prefix().size() - 1));
-        });
-        for (const auto& encoded : functions) {
+        // Ages from each value's metadata (a HEAD per value): a copied value keeps its age.
+        each_function("list functions", [&](std::string name, const std::string& values) {
             function_info info;
-            if (encoded.find('~') == std::string::npos) {
-                auto name = uri_decode(encoded);
-                if (!name) continue;  // not a function's prefix
-                info.name = std::move(*name);
-            } else {
-                const auto name = http_.send(get(root_prefix() + encoded + "/name"), "list functions");
-                if (name.status != 200) continue;  // being written, or not cachier's
-                info.name = name.body;
-            }
+            info.name = std::move(name);
             const std::int64_t now = http_.clock().now_us();
-            list(root_prefix() + encoded + "/v/", "list functions", [&](const listed_object& o) {
+            list(values, "list functions", [&](const listed_object& o) {
                 const auto meta = value_metadata(o.key, "list functions");
                 if (!meta || (meta->expires_us && *meta->expires_us <= now)) return;
                 const std::chrono::nanoseconds age = std::chrono::microseconds(std::max<std::int64_t>(0, now - meta->stored_us));
                 info.add(o.size, age);
             });
-            if (info.entries > 0 && !visit(info)) return;
-        }
+            return info.entries == 0 || visit(info);
+        });
+    }
+
+    // Without HEAD, as do_summary: store passes over the whole storage summarize it often.
+    void do_summaries(const visitor<function_info>& visit) override {
+        each_function("summarize functions", [&](std::string name, const std::string& values) {
+            const function_info info = summarize(std::move(name), values, "summarize functions");
+            return info.entries == 0 || visit(info);
+        });
     }
 
     void do_list_entries(std::string_view function, const visitor<entry_info>& visit) override {
@@ -425,6 +416,39 @@ private:
         std::int64_t stored_us = 0;
         std::optional<std::int64_t> expires_us;
     };
+
+    /// Calls `visit(name, values prefix)` for each function stored, until it returns false.
+    void each_function(const char* doing, const std::function<bool(std::string, const std::string&)>& visit) {
+        std::vector<std::string> functions;
+        list_prefixes(root_prefix(), doing, [&](const std::string& prefix) {
+            functions.push_back(prefix.substr(root_prefix().size(), prefix.size() - root_prefix().size() - 1));
+        });
+        for (const auto& encoded : functions) {
+            std::string name;
+            if (encoded.find('~') == std::string::npos) {
+                auto decoded = uri_decode(encoded);
+                if (!decoded) continue;  // not a function's prefix
+                name = std::move(*decoded);
+            } else {
+                const auto stored = http_.send(get(root_prefix() + encoded + "/name"), doing);
+                if (stored.status != 200) continue;  // being written, or not cachier's
+                name = stored.body;
+            }
+            if (!visit(std::move(name), root_prefix() + encoded + "/v/")) return;
+        }
+    }
+
+    /// The values under `values` (a function's "v/" prefix) as a function's listing counts them: one
+    /// ListObjectsV2 per 1,000 values, ages by LastModified.
+    function_info summarize(std::string name, const std::string& values, const char* doing) {
+        function_info info;
+        info.name = std::move(name);
+        const std::int64_t now = http_.clock().now_us();
+        list(values, doing, [&](const listed_object& o) {
+            info.add(o.size, std::chrono::microseconds(std::max<std::int64_t>(0, now - o.last_modified_us)));
+        });
+        return info;
+    }
 
     /// A value object's metadata (one HEAD); nothing when it is gone or has none.
     std::optional<value_meta> value_metadata(const std::string& key, const char* doing) {
