@@ -8,22 +8,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
+# run_preset PRESET EXTRAS [ctest options...]: EXTRAS is "all" (examples and the command-line tool
+# too) or "tests" (what the sanitizer runs below need: the tests only).
 run_preset() {
-    local preset=$1
-    shift
+    local preset=$1 extras=$2
+    shift 2
+    local build_extras=ON
+    [ "$extras" = all ] || build_extras=OFF
     # Options are given explicitly so that an earlier configure of the same preset cannot turn tests off.
-    cmake --preset "$preset" -DCACHIER_BUILD_TESTS=ON -DCACHIER_BUILD_EXAMPLES=ON >/dev/null
+    cmake --preset "$preset" -DCACHIER_BUILD_TESTS=ON -DCACHIER_BUILD_EXAMPLES=$build_extras \
+        -DCACHIER_BUILD_TOOLS=$build_extras >/dev/null
     cmake --build --preset "$preset"
     ctest --preset "$preset" "$@"
 }
 
 if [ $# -gt 0 ]; then
-    run_preset "$1"
+    run_preset "$1" all
     exit 0
 fi
 
 # Fuzzing and sanitizers first, then the full Release suite, whose summary ends the log.
 bash scripts/fuzz.sh "${CACHIER_FUZZ_RUNS:-1000000}"
-run_preset asan -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres|Mongo|S3|ThreadPool|Serialization|Integrity|Url|PrometheusText|MetricsServer'
-run_preset tsan -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres|Mongo|S3|ThreadPool|MetricsServer'
-run_preset default
+run_preset asan tests -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres|Mongo|S3|ThreadPool|Serialization|Integrity|Url|PrometheusText|MetricsServer'
+run_preset tsan tests -R 'Conformance|FileBackend|Lease|Redis|Sql|Sqlite|Postgres|Mongo|S3|ThreadPool|MetricsServer'
+run_preset default all

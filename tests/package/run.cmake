@@ -1,8 +1,9 @@
 # Builds tests/package/consumer against cachier as an installed package (MODE=find_package) or as a
 # subdirectory (MODE=add_subdirectory), then runs it. The installed package is also used to build and
 # run the conformance suite against the example of a user's own backend, and to build the consumer
-# with pkg-config and no CMake.
-# Inputs: SOURCE_DIR, WORK_DIR, MODE, GENERATOR.
+# with pkg-config and no CMake. The package is installed from the build tree running the test (its
+# install rules are those of any build).
+# Inputs: SOURCE_DIR, BUILD_DIR, WORK_DIR, MODE, GENERATOR.
 
 function(run)
     execute_process(COMMAND ${ARGV} RESULT_VARIABLE result)
@@ -15,11 +16,7 @@ file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR}/home)
 set(consumer_args -DCACHIER_CONSUMER_MODE=${MODE} -DCMAKE_BUILD_TYPE=Release)
 if(MODE STREQUAL "find_package")
-    run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/cachier-build -G ${GENERATOR}
-        -DCMAKE_BUILD_TYPE=Release -DCACHIER_BUILD_TESTS=OFF -DCACHIER_BUILD_EXAMPLES=OFF
-        -DCACHIER_BUILD_BENCH=OFF -DCMAKE_INSTALL_PREFIX=${WORK_DIR}/prefix)
-    run(${CMAKE_COMMAND} --build ${WORK_DIR}/cachier-build)
-    run(${CMAKE_COMMAND} --install ${WORK_DIR}/cachier-build)
+    run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix)
     list(APPEND consumer_args -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCACHIER_CONFORMANCE_DIR=${SOURCE_DIR}/tests
          -DCACHIER_EXAMPLE_BACKEND_DIR=${SOURCE_DIR}/examples/custom_backend)
 else()
