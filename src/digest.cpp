@@ -1,40 +1,24 @@
 #include "digest.hpp"
 
+// Keys are digested with OpenSSL's SHA-256 functions, not its EVP interface: the first EVP fetch
+// initialises the provider machinery (1 to 1.6 ms here), which every short-lived process would pay
+// on its first cached call; these functions cost about 10 us the first time and are as fast after.
+// OpenSSL 3 marks them deprecated in favour of EVP, which remains for what is not on the call path.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include <cstdint>
-#include <memory>
-#include <new>
 
 #include <cachier/errors.hpp>
 
 namespace cachier::detail {
 namespace {
 
-struct md_deleter {
-    void operator()(EVP_MD* md) const noexcept { EVP_MD_free(md); }
-};
-struct ctx_deleter {
-    void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
-};
-
-// Fetching the algorithm once avoids OpenSSL's per-call provider lookup.
-const EVP_MD* sha256() {
-    static const std::unique_ptr<EVP_MD, md_deleter> md(EVP_MD_fetch(nullptr, "SHA256", nullptr));
-    if (!md) throw backend_error("OpenSSL provides no SHA-256");
-    return md.get();
-}
-
-EVP_MD_CTX* thread_context() {
-    thread_local const std::unique_ptr<EVP_MD_CTX, ctx_deleter> ctx(EVP_MD_CTX_new());
-    if (!ctx) throw std::bad_alloc();
-    return ctx.get();
-}
-
-hex_key to_hex(const unsigned char (&digest)[32]) {
+hex_key to_hex(const unsigned char (&digest)[SHA256_DIGEST_LENGTH]) {
     static constexpr char digits[] = "0123456789abcdef";
     hex_key out;
-    for (std::size_t i = 0; i < 32; ++i) {
+    for (std::size_t i = 0; i < SHA256_DIGEST_LENGTH; ++i) {
         out.chars[2 * i] = digits[digest[i] >> 4];
         out.chars[2 * i + 1] = digits[digest[i] & 0x0f];
     }
@@ -42,13 +26,10 @@ hex_key to_hex(const unsigned char (&digest)[32]) {
 }
 
 hex_key digest_parts(std::string_view prefix, std::string_view data) {
-    EVP_MD_CTX* ctx = thread_context();
-    unsigned char digest[32];
-    unsigned int length = 0;
-    if (EVP_DigestInit_ex2(ctx, sha256(), nullptr) != 1 ||
-        EVP_DigestUpdate(ctx, prefix.data(), prefix.size()) != 1 ||
-        EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 || EVP_DigestFinal_ex(ctx, digest, &length) != 1 ||
-        length != sizeof(digest))
+    SHA256_CTX ctx;
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    if (SHA256_Init(&ctx) != 1 || SHA256_Update(&ctx, prefix.data(), prefix.size()) != 1 ||
+        SHA256_Update(&ctx, data.data(), data.size()) != 1 || SHA256_Final(digest, &ctx) != 1)
         throw backend_error("SHA-256 computation failed");
     return to_hex(digest);
 }
