@@ -1,5 +1,6 @@
 // What only the Redis backend must do, against real redis-server processes.
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <future>
@@ -355,4 +356,29 @@ TEST(RedisBackend, StoppedServerHoldsACallAtMostItsCommandTimeout) {
     auto f = cachier::cachier("redis.stopped", [](std::int64_t x) { return x * 3; }, o);
     cachier::test::expect_stopped_server_costs_at_most(f, server, 300ms + 200ms, 600ms + 200ms);
     EXPECT_TRUE(cachier::test::eventually([&] { return f(7) == 21 && f.metrics().hits > 0; }, 5s));
+}
+
+// The change listener's thread and connection come with the first watch: a process that only
+// reads or lists (the command-line tool) holds no second connection.
+TEST(RedisBackend, OnlyAWatchOpensTheListeningConnection) {
+    redis_server server;
+    const std::string url = server.url();
+    const auto colon = url.rfind(':');
+    redisContext* admin = redisConnect(url.substr(8, colon - 8).c_str(), std::stoi(url.substr(colon + 1)));
+    ASSERT_TRUE(admin != nullptr && admin->err == 0);
+    const auto clients = [&] {
+        auto* reply = static_cast<redisReply*>(redisCommand(admin, "CLIENT LIST"));
+        const std::string list(reply->str, reply->len);
+        freeReplyObject(reply);
+        return std::count(list.begin(), list.end(), '\n') - 1;  // not this one
+    };
+    auto store = cachier::redis_backend(url + "/0?prefix=" + unique_prefix());
+    store->list_functions([](const cachier::function_info&) { return true; });
+    (void)store->read({"redis.listener", "k"}, std::chrono::hours(1));
+    EXPECT_EQ(clients(), 1) << "reading and listing opened more than the pooled connection";
+    store->watch("redis.listener");
+    EXPECT_EQ(clients(), 2) << "the first watch opened no listening connection";
+    store->unwatch("redis.listener");
+    store.reset();
+    redisFree(admin);
 }

@@ -39,8 +39,7 @@ public:
 
     change_listener(std::string what, connect_fn connect, subscribe_fn subscribe, receive_fn receive)
         : what_(std::move(what)), connect_(std::move(connect)), subscribe_(std::move(subscribe)),
-          receive_(std::move(receive)), wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-          thread_([this] { run(); }) {}
+          receive_(std::move(receive)), wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
     ~change_listener() {
         {
@@ -49,7 +48,7 @@ public:
             if (connection_) connection_->interrupt();
         }
         wake();
-        thread_.join();
+        if (thread_.joinable()) thread_.join();
         if (wake_fd_ >= 0) ::close(wake_fd_);
     }
     change_listener(const change_listener&) = delete;
@@ -60,6 +59,9 @@ public:
     void watch(const std::string& channel) {
         std::unique_lock lock(mutex_);
         if (++wanted_[channel] > 1) return;
+        // The thread and its connection exist from the first watch on: a backend that is only read
+        // or listed (the command-line tool) opens no second connection.
+        if (!thread_.joinable() && !stopping_) thread_ = std::thread([this] { run(); });
         wake();
         if (failing_) return;  // reconnecting: it subscribes to every wanted channel when it is back
         applied_changed_.wait_for(lock, std::chrono::milliseconds(200),
@@ -163,7 +165,7 @@ private:
     std::map<std::string, std::size_t> wanted_;
     std::set<std::string> subscribed_;
     std::unique_ptr<Connection> connection_;
-    std::thread thread_;  // starts once everything above exists
+    std::thread thread_;  // started by the first watch
     // In a forked child the listening thread is gone and its connection is the parent's: a new
     // thread listens on a new connection to the same channels.
     on_fork_child fork_{[this] {
@@ -172,8 +174,9 @@ private:
         abandon(connection_);
         subscribed_.clear();
         wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);  // the inherited one is shared with the parent
+        const bool listening = thread_.joinable();
         abandon_thread(std::move(thread_));
-        if (!stopping_) thread_ = std::thread([this] { run(); });
+        if (listening && !stopping_) thread_ = std::thread([this] { run(); });
     }};
 };
 
