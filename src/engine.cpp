@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <random>
 #include <string>
 #include <unistd.h>
@@ -127,6 +128,13 @@ struct call_context {
                                     "; recomputing it");
     }
 
+    /// Keeps a moving average of the function's computation time (early_refresh reads it).
+    void note_compute_time(steady::duration took) const {
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
+        const auto before = fn.compute_ns.load(std::memory_order_relaxed);
+        fn.compute_ns.store(before == 0 ? ns : before + (ns - before) / 4, std::memory_order_relaxed);
+    }
+
     void release(const claim_token* held) const {
         if (held == nullptr) return;
         try {
@@ -144,14 +152,17 @@ struct call_context {
         {
             std::optional<kept_claim> renewal;
             if (held != nullptr) renewal.emplace(settings.backend, ref, *held, settings.claim_lease);
+            const auto started = steady::now();
             try {
                 value = compute();
             } catch (...) {
                 renewal.reset();
+                count(counter::function_errors);
                 say("the function threw: nothing stored");
                 release(held);
                 throw;
             }
+            note_compute_time(steady::now() - started);
         }
         count(counter::recalculations);
         const char* not_kept = nullptr;
@@ -194,7 +205,7 @@ struct call_context {
 /// Refreshes a stale entry in the background (next_time), with the claim the caller took, or with
 /// one the job takes only while the entry is still stale (another refresh may have just stored it).
 void schedule_refresh(const call_context& c, std::function<computed_value()> job, std::optional<claim_token> held,
-                      std::chrono::nanoseconds max_age) {
+                      std::chrono::nanoseconds max_age, std::string_view why) {
     function_state& fn = c.fn;
     std::string key(c.ref.key);
     {
@@ -205,7 +216,7 @@ void schedule_refresh(const call_context& c, std::function<computed_value()> job
             return;
         }
     }
-    c.say("stale: returning the stored value and refreshing in the background");
+    c.say(why);
     thread_pool::instance().submit([self = fn.shared_from_this(), settings = &c.settings, key = std::move(key),
                                     c_identity = c.identity,
                                     job = std::move(job), held = std::move(held), verbose = c.verbose, max_age]() mutable {
@@ -336,8 +347,9 @@ private:
             return step::compute_unclaimed;
         }
         bool usable = false;
+        std::optional<std::string_view> value;
         if (found.entry && !force_claim_) {
-            const auto value = c_.opened(found.entry->value);
+            value = c_.opened(found.entry->value);
             usable = value && site_.adopt(*value);
             if (value && !usable) c_.refused("its value cannot be decoded as the result type (did the type change?)");
             if (!usable) {
@@ -349,6 +361,10 @@ private:
         }
         const bool fresh = usable && found.fresh(max_age_);
         const bool stale = usable && !fresh;
+        if (!force_claim_) fallback_.reset();  // only the latest look's value may be served
+        if (stale && found.entry->age <= c_.settings.stale_if_error) {
+            fallback_ = std::string(*value);  // served if the function throws
+        }
         if (usable && c_.settings.evicts()) note_use(c_.fn, c_.settings, c_.ref.key);
         if (first_look_) {
             first_look_ = false;
@@ -359,11 +375,21 @@ private:
         if (fresh) {
             c_.say(waited_ ? "value arrived while waiting" : "fresh hit");
             status_ = waited_ ? call_status::waited : call_status::fresh_hit;
+            if (c_.settings.early_refresh && refresh_due_early(found.entry->age)) {
+                if (auto job = site_.detach()) {
+                    // The job claims the entry only while it is still in the last fifth of its life
+                    // (the early window is the last tenth): a refresh another caller has just stored
+                    // is younger.
+                    schedule_refresh(c_, std::move(job), std::nullopt, max_age_ - max_age_ / 5,
+                                     "about to go stale: refreshing early in the background");
+                }
+            }
             return step::done;
         }
         if (stale && c_.settings.next_time) {
             if (auto job = site_.detach()) {
-                schedule_refresh(c_, std::move(job), found.claimed ? std::move(token_) : std::nullopt, max_age_);
+                schedule_refresh(c_, std::move(job), found.claimed ? std::move(token_) : std::nullopt, max_age_,
+                                 "stale: returning the stored value and refreshing in the background");
                 status_ = call_status::stale_hit;
                 return step::done;
             }
@@ -410,8 +436,44 @@ private:
     }
 
     step compute(const claim_token* held) {
-        c_.compute_and_store([this] { return site_.compute(); }, held, !backend_failed_);
+        if (!fallback_) {
+            c_.compute_and_store([this] { return site_.compute(); }, held, !backend_failed_);
+            return step::done;
+        }
+        try {
+            c_.compute_and_store([this] { return site_.compute(); }, held, !backend_failed_);
+        } catch (const std::exception& e) {
+            serve_fallback(e.what());
+        } catch (...) {
+            serve_fallback("an exception not derived from std::exception");
+        }
         return step::done;
+    }
+
+    /// stale_if_error: the function threw, so the stale value read earlier is returned instead.
+    void serve_fallback(std::string_view error) {
+        if (!site_.adopt(*fallback_)) throw;  // decoded once already: cannot happen, but never lie
+        c_.count(counter::stale_if_error_hits);
+        log(log_level::warning, c_.fn.name + ": the function threw (" + std::string(error) +
+                                    "); returning the stored value instead (stale_if_error)");
+        status_ = call_status::stale_on_error;
+    }
+
+    /// Probabilistic early expiration (XFetch): within the last tenth of the value's life, a hit
+    /// starts a refresh with a probability that grows as staleness nears, scaled by how long a
+    /// computation takes, so that among many callers and processes one starts it early enough for it
+    /// to finish before the value goes stale, and rarely two at once.
+    [[nodiscard]] bool refresh_due_early(std::chrono::nanoseconds age) const {
+        const auto lifetime = max_age_;
+        if (lifetime == std::chrono::nanoseconds::max() || lifetime <= std::chrono::nanoseconds::zero()) return false;
+        const auto remaining = lifetime - age;
+        if (remaining > lifetime / 10) return false;
+        // Until this process has computed the value itself, assume a fiftieth of the lifetime.
+        const auto measured = std::chrono::nanoseconds(c_.fn.compute_ns.load(std::memory_order_relaxed));
+        const double scale = static_cast<double>(std::max(measured, lifetime / 50).count());
+        thread_local std::minstd_rand generator{std::random_device{}()};
+        const double uniform = std::generate_canonical<double, 32>(generator);  // [0, 1)
+        return scale * -std::log1p(-uniform) >= static_cast<double>(remaining.count());
     }
 
     const call_context& c_;
@@ -424,6 +486,7 @@ private:
     bool looked_with_counter_ = false;
     bool backend_failed_ = false;
     std::optional<claim_token> token_;
+    std::optional<std::string> fallback_;  // stale_if_error: the encoded stale value to serve on a throw
     call_status status_ = call_status::computed;
     std::uint64_t generation_ = 0;
     std::chrono::milliseconds poll_;

@@ -45,6 +45,10 @@ public:
 
     std::atomic<std::int64_t> last_cleanup{0};  // steady_clock ticks of the last scheduled cleanup
 
+    /// How long a computation takes in this process (a moving average, ns; 0 before the first):
+    /// how early early_refresh starts a refresh.
+    std::atomic<std::int64_t> compute_ns{0};
+
     bounding_state bounds;  // max_entries / max_bytes: uses to record, eviction passes
 
 private:

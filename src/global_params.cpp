@@ -31,6 +31,8 @@ options defaults() {
     o.cleanup_other_versions = false;
     o.max_entries = std::numeric_limits<std::uint64_t>::max();
     o.max_bytes = byte_size::unlimited();
+    o.stale_if_error = std::chrono::nanoseconds(0);
+    o.early_refresh = false;
     return o;
 }
 
@@ -58,6 +60,8 @@ void validate(const options& o) {
         throw config_error("cleanup_interval must be positive");
     if (o.wait_for_calc_timeout && o.wait_for_calc_timeout->get() < std::chrono::nanoseconds(0))
         throw config_error("wait_for_calc_timeout cannot be negative");
+    if (o.stale_if_error && o.stale_if_error->get() < std::chrono::nanoseconds(0))
+        throw config_error("stale_if_error cannot be negative");
     if (o.version && o.version->find('\xFF') != std::string::npos)
         throw config_error("a version cannot hold the byte 0xFF (it separates a name from its version)");
     if (o.max_entries && *o.max_entries == 0) throw config_error("max_entries must be at least 1 (unset: no limit)");
@@ -105,6 +109,8 @@ resolved_settings resolve_settings(const options& own) {
     r.cleanup_other_versions = *v.cleanup_other_versions;
     r.max_entries = *v.max_entries;
     r.max_bytes = v.max_bytes->bytes();
+    r.stale_if_error = *v.stale_if_error;
+    r.early_refresh = *v.early_refresh;
     r.hub = change_hub::of(*r.backend);
     return r;
 }

@@ -63,6 +63,8 @@ metrics_snapshot metrics_recorder::snapshot() const noexcept {
     s.corrupt_entries = get(counter::corrupt_entries);
     s.backend_errors = get(counter::backend_errors);
     s.evictions = get(counter::evictions);
+    s.function_errors = get(counter::function_errors);
+    s.stale_if_error_hits = get(counter::stale_if_error_hits);
     std::uint64_t total = 0;
     for (const auto& b : latency_buckets_) total += b.load(std::memory_order_relaxed);
     s.latency_samples = total;

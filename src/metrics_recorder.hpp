@@ -23,6 +23,8 @@ enum class counter : std::size_t {
     backend_errors,
     corrupt_entries,
     evictions,
+    function_errors,
+    stale_if_error_hits,
     count_
 };
 

@@ -25,6 +25,8 @@ constexpr void for_each_option_field(Visit&& visit) {
     visit(&options::cleanup_other_versions);
     visit(&options::max_entries);
     visit(&options::max_bytes);
+    visit(&options::stale_if_error);
+    visit(&options::early_refresh);
 }
 
 }  // namespace cachier::detail

@@ -22,14 +22,14 @@ struct counter_family {
     const char* help;
 };
 
-constexpr std::array<counter_family, 12> counter_families{{
+constexpr std::array<counter_family, 14> counter_families{{
     {counter::calls, "cachier_calls_total", "Cached calls made (skip_cache and disabled caching not counted)."},
     {counter::hits, "cachier_hits_total", "Calls answered with a fresh stored value."},
     {counter::misses, "cachier_misses_total", "Calls that found no usable stored value."},
     {counter::stale_hits, "cachier_stale_hits_total", "Calls that found a stale stored value."},
     {counter::recalculations, "cachier_recalculations_total", "Times the function ran on behalf of the cache."},
     {counter::background_refreshes, "cachier_background_refreshes_total",
-     "Recalculations done in the background (next_time)."},
+     "Recalculations done in the background (next_time, early_refresh)."},
     {counter::waits, "cachier_waits_total", "Calls that waited for another caller's computation."},
     {counter::wait_timeouts, "cachier_wait_timeouts_total", "Waits that passed wait_for_calc_timeout."},
     {counter::size_limit_rejections, "cachier_size_limit_rejections_total",
@@ -38,6 +38,9 @@ constexpr std::array<counter_family, 12> counter_families{{
     {counter::corrupt_entries, "cachier_corrupt_entries_total",
      "Stored entries refused and recomputed (damaged, foreign or not decodable)."},
     {counter::evictions, "cachier_evictions_total", "Values removed to keep max_entries or max_bytes."},
+    {counter::function_errors, "cachier_function_errors_total", "Times the function threw when called for the cache."},
+    {counter::stale_if_error_hits, "cachier_stale_if_error_hits_total",
+     "Calls answered with a stale stored value because the function threw (stale_if_error)."},
 }};
 
 // The exported histogram's upper bounds, in seconds: from a memory hit to a slow computation.

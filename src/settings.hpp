@@ -33,6 +33,8 @@ struct resolved_settings {
     bool cleanup_other_versions = false;
     std::uint64_t max_entries = 0;  // unlimited: the largest value
     std::uint64_t max_bytes = 0;    // unlimited: the largest value
+    std::chrono::nanoseconds stale_if_error{};  // zero: off
+    bool early_refresh = false;
     // Set by the function the settings belong to: the name its entries are stored under (its
     // name, and its version when it has one) and the digest prefix of its keys.
     std::string stored_name;

@@ -15,6 +15,7 @@ enum class call_status : std::uint8_t {
                 ///< wait_for_calc_timeout, or a backend that failed
     waited,     ///< another caller (thread, process or machine) computed the value; this one waited for it
     skipped,    ///< the cache was bypassed (skip_cache, or caching disabled): the function ran, nothing was stored
+    stale_on_error,  ///< the function threw and a stored value no older than stale_if_error was returned
 };
 
 /// The status's name as written above ("fresh_hit", ...), for logs.
@@ -25,6 +26,7 @@ enum class call_status : std::uint8_t {
         case call_status::computed: return "computed";
         case call_status::waited: return "waited";
         case call_status::skipped: return "skipped";
+        case call_status::stale_on_error: return "stale_on_error";
     }
     return "unknown";
 }

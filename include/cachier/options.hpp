@@ -58,6 +58,15 @@ struct options {
     /// Stored bytes the function keeps at most (of its version, as the backend stores them, envelope
     /// included); least recently used values are evicted in the background. Default: no limit.
     std::optional<byte_size> max_bytes;
+    /// When the function throws, return a stored value no older than this instead (the error is
+    /// logged and counted, nothing is stored); a miss, or an older value, lets the exception through.
+    /// Default 0: off.
+    std::optional<duration> stale_if_error;
+    /// Refresh a value in the background shortly before it goes stale, so that callers keep getting
+    /// fresh hits: within the last tenth of its life, each hit starts the refresh with a probability
+    /// that grows as staleness nears (probabilistic early expiration), one refresh per key across
+    /// processes under the claim. Needs a finite stale_after and copyable arguments. Default false.
+    std::optional<bool> early_refresh;
 };
 
 /// Options of one call [the cachier__* keyword arguments of upstream].

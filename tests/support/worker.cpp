@@ -9,7 +9,11 @@
 //   worker miss <backend-url> <name> <first> <count> <max-entries | store:N>
 //       calls f(first..first+count-1) with max_entries set (or the backend's store limit of N
 //       values): a stream of misses to be bounded.
-// Exit status 0 on success, 2 on bad usage, 3 on a wrong value, 4 when it cannot lower its priority.
+//   worker early <backend-url> <name> <stale-after-ms> <run-ms> <log-file>
+//       calls f(1) with early_refresh until run-ms have passed, a call a millisecond; f logs
+//       "computed <pid>", takes 20 ms and returns a number that grows with each computation.
+// Exit status 0 on success, 2 on bad usage, 3 on a wrong value, 4 when it cannot lower its priority,
+// 5 when an early_refresh call was not a fresh hit.
 
 #include <cerrno>
 #include <chrono>
@@ -98,6 +102,33 @@ int main(int argc, char** argv) {
         const std::int64_t count = std::atoll(argv[5]);
         for (std::int64_t i = first; i < first + count; ++i)
             if (f(i) != std::to_string(i)) return 3;
+        cachier::wait_for_background_work();
+        return 0;
+    }
+    if (mode == "early" && argc == 7) {
+        const std::string log = argv[6];
+        opts.stale_after = std::chrono::milliseconds(std::atoi(argv[4]));
+        opts.early_refresh = true;
+        auto f = cachier::cachier(
+            argv[3],
+            [&](std::int64_t x) {
+                append_line(log, "computed " + std::to_string(::getpid()));
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                return x + now_ns();
+            },
+            opts);
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::atoi(argv[5]));
+        std::int64_t last = 0;
+        while (std::chrono::steady_clock::now() < until) {
+            const auto [value, status] = f.call_with_status({}, 1);
+            if (status != cachier::call_status::fresh_hit) {
+                std::printf("%s\n", std::string(cachier::to_string(status)).c_str());
+                return 5;
+            }
+            if (value < last) return 3;
+            last = value;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
         cachier::wait_for_background_work();
         return 0;
     }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -77,6 +78,23 @@ TEST(PrometheusText, CountsHitsMissesAndLatenciesPerFunction) {
         previous = n;
     }
     EXPECT_EQ(buckets, 25);
+}
+
+TEST(PrometheusText, CountsFunctionErrorsAndTheStaleValuesServedForThem) {
+    std::atomic<bool> failing{false};
+    auto o = with_metrics();
+    o.stale_after = std::chrono::milliseconds(20);
+    o.stale_if_error = std::chrono::hours(1);
+    auto f = cachier::cachier("metrics.errors", [&](int x) { return failing ? throw std::runtime_error("down") : x; }, o);
+    EXPECT_EQ(f(1), 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+    failing = true;
+    EXPECT_EQ(f(1), 1);
+    EXPECT_THROW((void)f(2), std::runtime_error);
+    const std::string text = cachier::prometheus_text();
+    const std::string label = "{function=\"metrics.errors\"}";
+    EXPECT_EQ(sample_of(text, "cachier_function_errors_total" + label), 2);
+    EXPECT_EQ(sample_of(text, "cachier_stale_if_error_hits_total" + label), 1);
 }
 
 TEST(PrometheusText, NamesOfAnyBytesAreEscapedAsTheFormatAsks) {

@@ -66,4 +66,7 @@ TEST(GlobalParams, RejectsInvalidValues) {
     cachier::options negative;
     negative.wait_for_calc_timeout = -1s;
     EXPECT_THROW(cachier::set_global_params(negative), cachier::config_error);
+    cachier::options negative_fallback;
+    negative_fallback.stale_if_error = -1s;
+    EXPECT_THROW(cachier::set_global_params(negative_fallback), cachier::config_error);
 }
