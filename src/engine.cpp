@@ -14,6 +14,7 @@
 #include "function_registry.hpp"
 #include "function_state.hpp"
 #include "log.hpp"
+#include "random_seed.hpp"
 #include "thread_pool.hpp"
 
 namespace cachier::detail {
@@ -22,10 +23,15 @@ using steady = std::chrono::steady_clock;
 
 static_assert(value_room == envelope::size, "the typed layer leaves room for the envelope");
 
+namespace {
+const std::string& claim_token_prefix();
+}  // namespace
+
 function_state::function_state(std::string name_, options own_)
     : name(std::move(name_)), own(std::move(own_)) {
     if (name.empty()) throw config_error("a cached function needs a non-empty name");
     settings();  // validates the options and resolves the backend now, where errors are expected
+    (void)claim_token_prefix();  // once per process, here rather than in the first call
     register_function(*this);
 }
 
@@ -64,17 +70,21 @@ void function_state::watch(const resolved_settings& settings) {
 
 namespace {
 
-claim_token new_claim_token() {
-    // host:pid:random:sequence — unique across processes and machines, never reused in a process.
+/// host:pid:random: — what makes claim tokens unique across processes and machines.
+const std::string& claim_token_prefix() {
     static const std::string prefix = [] {
         char host[256] = {};
         if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
-        std::random_device device;
-        const auto nonce = (static_cast<std::uint64_t>(device()) << 32) ^ device();
+        const std::uint64_t nonce = random_seed();
         return std::string(host) + ":" + std::to_string(getpid()) + ":" + std::to_string(nonce) + ":";
     }();
+    return prefix;
+}
+
+/// host:pid:random:sequence — never reused in a process.
+claim_token new_claim_token() {
     static std::atomic<std::uint64_t> sequence{0};
-    return prefix + std::to_string(sequence.fetch_add(1, std::memory_order_relaxed));
+    return claim_token_prefix() + std::to_string(sequence.fetch_add(1, std::memory_order_relaxed));
 }
 
 /// Everything one cached call (or one background refresh) needs to reach its entry.
@@ -471,7 +481,7 @@ private:
         // Until this process has computed the value itself, assume a fiftieth of the lifetime.
         const auto measured = std::chrono::nanoseconds(c_.fn.compute_ns.load(std::memory_order_relaxed));
         const double scale = static_cast<double>(std::max(measured, lifetime / 50).count());
-        thread_local std::minstd_rand generator{std::random_device{}()};
+        thread_local std::minstd_rand generator{static_cast<std::uint_fast32_t>(random_seed())};
         const double uniform = std::generate_canonical<double, 32>(generator);  // [0, 1)
         return scale * -std::log1p(-uniform) >= static_cast<double>(remaining.count());
     }

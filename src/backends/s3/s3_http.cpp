@@ -11,6 +11,7 @@
 #include <cachier/errors.hpp>
 
 #include "../../digest.hpp"
+#include "../../random_seed.hpp"
 #include "../common/connection_pool.hpp"
 
 namespace cachier::detail::s3 {
@@ -84,7 +85,7 @@ private:
 };
 
 std::chrono::milliseconds jittered(std::chrono::milliseconds backoff) {
-    thread_local std::minstd_rand random{std::random_device{}()};
+    thread_local std::minstd_rand random{static_cast<std::uint_fast32_t>(detail::random_seed())};
     std::uniform_int_distribution<long> pick(backoff.count() / 2, backoff.count());
     return std::chrono::milliseconds(pick(random));
 }
