@@ -16,6 +16,7 @@
 #include "log.hpp"
 #include "random_seed.hpp"
 #include "thread_pool.hpp"
+#include "value_tier.hpp"
 
 namespace cachier::detail {
 
@@ -25,6 +26,8 @@ static_assert(value_room == envelope::size, "the typed layer leaves room for the
 
 namespace {
 const std::string& claim_token_prefix();
+/// The values an in-process tier keeps at most (the backend keeps the others).
+constexpr std::size_t tier_max_entries = 1'000'000;
 }  // namespace
 
 function_state::function_state(std::string name_, options own_)
@@ -37,6 +40,8 @@ function_state::function_state(std::string name_, options own_)
 
 function_state::~function_state() {
     unregister_function(*this);
+    for (const auto& snapshot : snapshots_)
+        if (snapshot->tier) snapshot->backend->remove_change_sink(snapshot->tier.get());
     for (const auto& [store, stored_name] : watching_) store->unwatch(stored_name);
 }
 
@@ -52,6 +57,11 @@ const resolved_settings& function_state::settings() {
     for (const auto& kept : snapshots_)
         if (kept->same_as(*fresh)) chosen = kept.get();
     if (chosen == nullptr) {
+        if (!fresh->backend->capabilities().digest_keys && !fresh->evicts()) {
+            // In-process storage: the tier keeps decoded values in front of it and hears its changes.
+            fresh->tier = std::make_shared<value_tier>(fresh->stored_name, tier_max_entries);
+            fresh->backend->add_change_sink(fresh->tier);
+        }
         snapshots_.push_back(std::move(fresh));
         chosen = snapshots_.back().get();
     }
@@ -156,8 +166,9 @@ struct call_context {
 
     /// Runs `compute`, stores what it returns when the settings allow, and releases `held` whatever
     /// happens. Exceptions of the function reach the caller with nothing stored and no claim left.
+    /// Returns whether the value was stored.
     template <class Compute>
-    void compute_and_store(Compute&& compute, const claim_token* held, bool keep = true) const {
+    bool compute_and_store(Compute&& compute, const claim_token* held, bool keep = true) const {
         computed_value value;
         {
             std::optional<kept_claim> renewal;
@@ -193,7 +204,7 @@ struct call_context {
         if (not_kept != nullptr) {
             say(not_kept);
             release(held);
-            return;
+            return false;
         }
         std::size_t stored_size = 0;
         try {
@@ -206,9 +217,10 @@ struct call_context {
         } catch (const std::exception& e) {
             backend_failed(e);
             release(held);
-            return;
+            return false;
         }
         if (settings.evicts()) note_store(fn, settings, ref.key, stored_size);
+        return true;
     }
 };
 
@@ -284,7 +296,8 @@ void maybe_clean_up(const call_context& c) {
     });
 }
 
-void overwrite(const call_context& c, call_site& site) {
+/// Returns whether the computed value was stored.
+bool overwrite(const call_context& c, call_site& site) {
     c.say("overwrite_cache: computing");
     const claim_token token = new_claim_token();
     bool claimed = false;
@@ -293,7 +306,7 @@ void overwrite(const call_context& c, call_site& site) {
     } catch (const std::exception& e) {
         c.backend_failed(e);
     }
-    c.compute_and_store([&] { return site.compute(); }, claimed ? &token : nullptr);
+    return c.compute_and_store([&] { return site.compute(); }, claimed ? &token : nullptr);
 }
 
 /// One cached call as explicit steps: look at the entry (reading it, or reading and claiming it in
@@ -313,6 +326,10 @@ public:
 
     /// How the value was obtained, once run() has returned.
     [[nodiscard]] call_status status() const noexcept { return status_; }
+
+    /// How old the caller's value is when it is the stored one (a fresh hit, a wait, a stored
+    /// computation); empty otherwise.
+    [[nodiscard]] std::optional<std::chrono::nanoseconds> stored_age() const noexcept { return stored_age_; }
 
     void run() {
         step next = step::look;
@@ -385,6 +402,7 @@ private:
         if (fresh) {
             c_.say(waited_ ? "value arrived while waiting" : "fresh hit");
             status_ = waited_ ? call_status::waited : call_status::fresh_hit;
+            stored_age_ = found.entry->age;
             if (c_.settings.early_refresh && refresh_due_early(found.entry->age)) {
                 if (auto job = site_.detach()) {
                     // The job claims the entry only while it is still in the last fifth of its life
@@ -447,11 +465,13 @@ private:
 
     step compute(const claim_token* held) {
         if (!fallback_) {
-            c_.compute_and_store([this] { return site_.compute(); }, held, !backend_failed_);
+            if (c_.compute_and_store([this] { return site_.compute(); }, held, !backend_failed_))
+                stored_age_ = std::chrono::nanoseconds::zero();
             return step::done;
         }
         try {
-            c_.compute_and_store([this] { return site_.compute(); }, held, !backend_failed_);
+            if (c_.compute_and_store([this] { return site_.compute(); }, held, !backend_failed_))
+                stored_age_ = std::chrono::nanoseconds::zero();
         } catch (const std::exception& e) {
             serve_fallback(e.what());
         } catch (...) {
@@ -497,6 +517,7 @@ private:
     bool backend_failed_ = false;
     std::optional<claim_token> token_;
     std::optional<std::string> fallback_;  // stale_if_error: the encoded stale value to serve on a throw
+    std::optional<std::chrono::nanoseconds> stored_age_;
     call_status status_ = call_status::computed;
     std::uint64_t generation_ = 0;
     std::chrono::milliseconds poll_;
@@ -547,19 +568,53 @@ call_status run_call(function_state& fn, const call_options& call, std::string_v
             timer.started = steady::now();
         }
     }
-    const entry_key key(settings, key_bytes);
-    call_context c{fn, settings, key.ref(), call.verbose || settings.verbose};
-    if (c.sealed()) c.identity = envelope::identity(c.ref.function, c.ref.key);
-    maybe_clean_up(c);
-    if (call.overwrite_cache) {
-        overwrite(c, site);
-        return call_status::computed;
-    }
     auto max_age = settings.stale_after;
     if (call.max_age) max_age = std::min(max_age, call.max_age->get());
-    call_run run(c, site, max_age);
-    run.run();
-    return run.status();
+    const bool verbose = call.verbose || settings.verbose;
+    value_tier* const tier = settings.tier.get();
+    // A verbose call goes through the engine, which explains its decisions.
+    if (tier != nullptr && !verbose && !call.overwrite_cache &&
+        tier->read(key_bytes, max_age, settings.early_refresh, site)) {
+        if (settings.enable_metrics) fn.metrics.add(counter::hits);
+        if (settings.cleanup_stale || settings.cleanup_other_versions) {
+            const entry_key key(settings, key_bytes);
+            maybe_clean_up(call_context{fn, settings, key.ref(), false});
+        }
+        return call_status::fresh_hit;
+    }
+    const entry_key key(settings, key_bytes);
+    call_context c{fn, settings, key.ref(), verbose};
+    if (c.sealed()) c.identity = envelope::identity(c.ref.function, c.ref.key);
+    maybe_clean_up(c);
+    // The tier keeps the value this call ends with only if no other change of the key was heard
+    // meanwhile; this call's own changes are its to apply.
+    const std::uint64_t stamp = tier != nullptr ? tier->stamp(key_bytes) : 0;
+    std::optional<value_tier::own_call> own;
+    if (tier != nullptr) own.emplace(*tier, key_bytes);
+    struct tier_update {
+        value_tier* tier;
+        std::string_view key;
+        bool done = false;
+        ~tier_update() {
+            if (tier != nullptr && !done) tier->forget(key);  // the function threw: keep nothing
+        }
+    } update{tier, key_bytes};
+    std::optional<std::chrono::nanoseconds> stored_age;
+    call_status status = call_status::computed;
+    if (call.overwrite_cache) {
+        if (overwrite(c, site)) stored_age = std::chrono::nanoseconds::zero();
+    } else {
+        call_run run(c, site, max_age);
+        run.run();
+        status = run.status();
+        stored_age = run.stored_age();
+    }
+    if (tier != nullptr) {
+        if (stored_age) tier->keep(key_bytes, site.share(), *stored_age, stamp);
+        else tier->forget(key_bytes);
+        update.done = true;
+    }
+    return status;
 }
 
 bool peek(function_state& fn, std::string_view key_bytes, call_site& site) {

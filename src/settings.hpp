@@ -12,6 +12,7 @@
 namespace cachier::detail {
 
 class change_hub;
+class value_tier;
 
 /// A function's options with every unset field taken from the global parameters.
 struct resolved_settings {
@@ -39,6 +40,9 @@ struct resolved_settings {
     // name, and its version when it has one) and the digest prefix of its keys.
     std::string stored_name;
     std::string key_prefix;
+    // The function's in-process tier of decoded values for these settings, when its backend is
+    // in-process storage and the function is not bounded; null otherwise.
+    std::shared_ptr<value_tier> tier;
 
     /// Whether max_entries or max_bytes limits the function.
     [[nodiscard]] bool bounded() const noexcept {

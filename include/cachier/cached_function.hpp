@@ -219,7 +219,8 @@ private:
     }
 
     struct site final : detail::call_site {
-        site(const std::shared_ptr<const F>& fn, argument_refs args) : fn(fn), args(args) {}
+        site(const std::shared_ptr<const F>& fn, argument_refs args)
+            : call_site(std::is_trivially_copyable_v<result_type> && sizeof(result_type) <= 64), fn(fn), args(args) {}
 
         detail::computed_value compute() override {
             result.emplace(std::apply([this](auto&... a) { return std::invoke(*fn, a...); }, args));
@@ -241,6 +242,9 @@ private:
                 return {};  // arguments cannot be copied: the engine refreshes in the caller's thread
             }
         }
+
+        void take(const void* kept) override { result.emplace(*static_cast<const result_type*>(kept)); }
+        std::shared_ptr<const void> share() override { return std::make_shared<const result_type>(*result); }
 
         const std::shared_ptr<const F>& fn;
         argument_refs args;

@@ -196,3 +196,49 @@ TEST_P(Conformance, OtherVersionsAreRemovedByTheCleanupWhenAsked) {
 }
 
 }  // namespace cachier::test
+
+namespace cachier::test {
+
+// Values a process keeps in memory (the in-process tier) follow every change made through another
+// wrapper of the same name at once.
+TEST_P(Conformance, AnotherWrapperOfTheSameNameIsSeenAtOnce) {
+    counted fn;
+    auto f = cachier::cachier(fn_name(), fn, base_options());
+    auto g = cachier::cachier(fn_name(), fn, base_options());
+    EXPECT_EQ(f(1), 11);
+    EXPECT_EQ(f(1), 11);
+    g.precache_value(99, 1);
+    EXPECT_EQ(f(1), 99) << "a value stored by another wrapper replaces the one read before";
+    EXPECT_TRUE(g.invalidate(1));
+    EXPECT_EQ(f(1), 12) << "an entry invalidated by another wrapper is computed again";
+    g.clear_cache();
+    EXPECT_EQ(f(1), 13) << "a cache cleared by another wrapper is computed again";
+    EXPECT_EQ(g(1), 13);
+}
+
+// Readers racing a writer of the same key never return to a value it replaced, and end with its last.
+TEST_P(Conformance, ReadersNeverGoBackToAReplacedValue) {
+    auto f = cachier::cachier(fn_name(), [](std::int64_t) -> std::int64_t { return -1; }, base_options());
+    auto writer = cachier::cachier(fn_name(), [](std::int64_t) -> std::int64_t { return -1; }, base_options());
+    constexpr std::int64_t last = 200;
+    writer.precache_value(0, 1);
+    std::atomic<bool> writing{true};
+    std::vector<std::future<std::string>> readers;
+    for (int r = 0; r < 2; ++r) {
+        readers.push_back(std::async(std::launch::async, [&] {
+            std::int64_t seen = 0;
+            while (writing) {
+                const std::int64_t now = f(1);
+                if (now < seen) return "read " + std::to_string(now) + " after " + std::to_string(seen);
+                seen = now;
+            }
+            return std::string();
+        }));
+    }
+    for (std::int64_t i = 1; i <= last; ++i) writer.precache_value(i, 1);
+    writing = false;
+    for (auto& r : readers) EXPECT_EQ(r.get(), "");
+    EXPECT_EQ(f(1), last);
+}
+
+}  // namespace cachier::test

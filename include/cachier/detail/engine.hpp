@@ -36,12 +36,23 @@ public:
     virtual bool adopt(std::string_view bytes) = 0;
     /// A self-contained computation (owning copies of the arguments) for a background refresh.
     virtual std::function<computed_value()> detach() = 0;
+    /// Copies a value the in-process tier keeps (of the result type) into the caller's result.
+    virtual void take(const void* kept) = 0;
+    /// The caller's result, shared and immutable, for the in-process tier to keep.
+    virtual std::shared_ptr<const void> share() = 0;
+
+    /// Whether the result type copies as cheaply as a few machine words: the tier then copies it
+    /// while it holds its lock, instead of taking a reference first.
+    [[nodiscard]] bool copies_cheaply() const noexcept { return copies_cheaply_; }
 
 protected:
-    call_site() = default;
+    explicit call_site(bool copies_cheaply) noexcept : copies_cheaply_(copies_cheaply) {}
     call_site(const call_site&) = default;
     call_site& operator=(const call_site&) = default;
     ~call_site() = default;
+
+private:
+    bool copies_cheaply_;
 };
 
 /// The state one cached function shares between its copies: name, options, metrics.
