@@ -60,7 +60,33 @@ void backend::release_claim(const key_ref& ref, const claim_token& token) {
     report_change({ref.function, ref.key, change_kind::claim_released});
 }
 
+namespace {
+
+/// Reports `changing` now and `settled` when it goes out of scope, whatever happened between.
+class announced_change {
+public:
+    announced_change(backend& store, std::string_view function, std::string_view key,
+                     void (*report)(backend&, const change_event&) noexcept) noexcept
+        : store_(store), function_(function), key_(key), report_(report) {
+        report_(store_, {function_, key_, change_kind::changing});
+    }
+    ~announced_change() { report_(store_, {function_, key_, change_kind::settled}); }
+    announced_change(const announced_change&) = delete;
+    announced_change& operator=(const announced_change&) = delete;
+
+private:
+    backend& store_;
+    std::string_view function_;
+    std::string_view key_;
+    void (*report_)(backend&, const change_event&) noexcept;
+};
+
+}  // namespace
+
+void backend::report_to_sinks(backend& store, const change_event& event) noexcept { store.report_change(event); }
+
 void backend::store(const key_ref& ref, const store_request& request) {
+    const announced_change announced(*this, ref.function, ref.key, report_to_sinks);
     guarded("store a value", [&] { do_store(ref, request); }, request.value.size());
     // Reported before a separate release: the waiters can read the value already.
     report_change({ref.function, ref.key, change_kind::stored});
@@ -69,6 +95,7 @@ void backend::store(const key_ref& ref, const store_request& request) {
 }
 
 bool backend::remove(const key_ref& ref) {
+    const announced_change announced(*this, ref.function, ref.key, report_to_sinks);
     const bool removed = guarded("remove an entry", [&] { return do_remove(ref); });
     if (removed) report_change({ref.function, ref.key, change_kind::removed});
     return removed;
@@ -76,6 +103,7 @@ bool backend::remove(const key_ref& ref) {
 
 std::size_t backend::remove_entries(std::string_view function, std::span<const std::string> keys) {
     if (keys.empty()) return 0;
+    const announced_change announced(*this, function, {}, report_to_sinks);
     const std::size_t removed = guarded("remove entries", [&] { return do_remove_entries(function, keys); });
     if (removed > 0) report_change({function, {}, change_kind::removed});
     return removed;
@@ -87,6 +115,7 @@ void backend::touch(std::string_view function, std::span<const std::string> keys
 }
 
 void backend::clear(std::string_view function) {
+    const announced_change announced(*this, function, {}, report_to_sinks);
     guarded("clear a function's entries", [&] { do_clear(function); });
     report_change({function, {}, change_kind::cleared});
 }
@@ -97,6 +126,7 @@ void backend::clear_claims(std::string_view function) {
 }
 
 std::size_t backend::remove_older_than(std::string_view function, std::chrono::nanoseconds max_age) {
+    const announced_change announced(*this, function, {}, report_to_sinks);
     const std::size_t removed = guarded("remove stale entries", [&] { return do_remove_older_than(function, max_age); });
     if (removed > 0) report_change({function, {}, change_kind::removed});
     return removed;

@@ -34,6 +34,39 @@ namespace {
 
 bool is_store_limit(std::string_view name) { return name == "max_entries" || name == "max_bytes"; }
 
+/// Removes the query options `taken` names from the raw text of `url` (which some backends hand on to
+/// their client library) and from its parsed query.
+template <class Taken>
+void remove_options(parsed_url& url, Taken&& taken) {
+    std::erase_if(url.query, [&](const auto& item) { return taken(item.first); });
+    const auto q = url.raw.find('?');
+    if (q == std::string::npos) return;
+    std::string kept;
+    std::string_view query = std::string_view(url.raw).substr(q + 1);
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view item = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        if (item.empty() || taken(percent_decode(item.substr(0, item.find('=')), "query"))) continue;
+        kept.append(kept.empty() ? "?" : "&").append(item);
+    }
+    url.raw = url.raw.substr(0, q) + kept;
+}
+
+constexpr std::string_view tiered_prefix = "tiered+";
+
+/// `tiered+<scheme>://...`: the store of `<scheme>://...` behind an in-process tier; the query
+/// option tier_max_age is the tier's (tiered_options::max_staleness).
+std::shared_ptr<backend> tiered_from_url(parsed_url& url) {
+    tiered_options options;
+    for (const auto& [name, value] : url.query)
+        if (name == "tier_max_age") options.max_staleness = parse_url_duration(value, "tier_max_age");
+    remove_options(url, [](std::string_view name) { return name == "tier_max_age"; });
+    const std::string inner = url.raw.substr(url.raw.find('+') + 1);
+    if (inner.starts_with(tiered_prefix)) throw url_error("scheme", "a tiered store cannot be tiered again");
+    return tiered_backend(memory_backend(), backend_from_url(inner), options);
+}
+
 /// Takes the store limits (max_entries, max_bytes: options of every scheme) out of `url`, from both
 /// its parsed query and its raw text (which some backends hand on to their client library).
 entry_limits take_store_limits(parsed_url& url) {
@@ -52,18 +85,7 @@ entry_limits take_store_limits(parsed_url& url) {
         }
     }
     if (!limits.max_entries && !limits.max_bytes) return limits;
-    std::erase_if(url.query, [](const auto& item) { return is_store_limit(item.first); });
-    const auto q = url.raw.find('?');
-    std::string kept;
-    std::string_view query = std::string_view(url.raw).substr(q + 1);
-    while (!query.empty()) {
-        const auto amp = query.find('&');
-        const std::string_view item = query.substr(0, amp);
-        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-        if (item.empty() || is_store_limit(percent_decode(item.substr(0, item.find('=')), "query"))) continue;
-        kept.append(kept.empty() ? "?" : "&").append(item);
-    }
-    url.raw = url.raw.substr(0, q) + kept;
+    remove_options(url, is_store_limit);
     return limits;
 }
 
@@ -73,6 +95,12 @@ entry_limits take_store_limits(parsed_url& url) {
 std::shared_ptr<backend> backend_from_url(std::string_view url) {
     detail::parsed_url parsed = detail::parse_url(url);
     const entry_limits limits = detail::take_store_limits(parsed);
+    if (parsed.scheme.starts_with(detail::tiered_prefix)) {
+        // The limits apply to the tiered store: the engine evicts through it, from both tiers.
+        auto store = detail::tiered_from_url(parsed);
+        if (limits.max_entries || limits.max_bytes) store->set_store_limits(limits);
+        return store;
+    }
     std::string known;
     for (const auto& s : detail::all_schemes()) {
         if (s.scheme == parsed.scheme) {

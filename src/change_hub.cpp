@@ -35,6 +35,8 @@ void change_hub::advance(stripe& s) noexcept {
 }
 
 void change_hub::on_change(const change_event& event) noexcept {
+    // Waiters wait for the change itself, which is reported on its own.
+    if (event.kind == change_kind::changing || event.kind == change_kind::settled) return;
     if (!event.key.empty()) {
         advance(stripe_for(event.key));
         return;

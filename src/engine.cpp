@@ -57,9 +57,12 @@ const resolved_settings& function_state::settings() {
     for (const auto& kept : snapshots_)
         if (kept->same_as(*fresh)) chosen = kept.get();
     if (chosen == nullptr) {
-        if (!fresh->backend->capabilities().digest_keys && !fresh->evicts()) {
-            // In-process storage: the tier keeps decoded values in front of it and hears its changes.
-            fresh->tier = std::make_shared<value_tier>(fresh->stored_name, tier_max_entries);
+        const backend_capabilities& caps = fresh->backend->capabilities();
+        if (caps.keeps_values_in_process && !fresh->evicts()) {
+            // In-process storage, or a tier in front of a shared store: the function keeps decoded
+            // values in front of it, and drops them as it hears of changes.
+            fresh->tier = std::make_shared<value_tier>(fresh->stored_name, tier_max_entries, caps.in_process_max_age,
+                                                       caps.digest_keys);
             fresh->backend->add_change_sink(fresh->tier);
         }
         snapshots_.push_back(std::move(fresh));
@@ -588,9 +591,8 @@ call_status run_call(function_state& fn, const call_options& call, std::string_v
     maybe_clean_up(c);
     // The tier keeps the value this call ends with only if no other change of the key was heard
     // meanwhile; this call's own changes are its to apply.
-    const std::uint64_t stamp = tier != nullptr ? tier->stamp(key_bytes) : 0;
     std::optional<value_tier::own_call> own;
-    if (tier != nullptr) own.emplace(*tier, key_bytes);
+    if (tier != nullptr) own.emplace(*tier, c.ref.key, tier->stamp(c.ref.key));
     struct tier_update {
         value_tier* tier;
         std::string_view key;
@@ -610,7 +612,7 @@ call_status run_call(function_state& fn, const call_options& call, std::string_v
         stored_age = run.stored_age();
     }
     if (tier != nullptr) {
-        if (stored_age) tier->keep(key_bytes, site.share(), *stored_age, stamp);
+        if (stored_age) tier->keep(key_bytes, c.ref.key, site.share(), *stored_age, own->stamp());
         else tier->forget(key_bytes);
         update.done = true;
     }

@@ -3,6 +3,7 @@
 #include <ctime>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -23,8 +24,10 @@ thread_local const value_tier::own_call* innermost_call = nullptr;
 
 }  // namespace
 
-value_tier::value_tier(std::string function, std::size_t max_entries)
-    : function_(std::move(function)), max_per_shard_(std::max<std::size_t>(1, max_entries / shard_count)) {}
+value_tier::value_tier(std::string function, std::size_t max_entries, std::chrono::nanoseconds max_age_unheard,
+                       bool digested)
+    : function_(std::move(function)), max_per_shard_(std::max<std::size_t>(1, max_entries / shard_count)),
+      max_age_unheard_(max_age_unheard.count()), digested_(digested) {}
 
 void value_tier::spin_lock::lock() noexcept {
     for (int spins = 0; locked_.exchange(true, std::memory_order_acquire); ++spins) {
@@ -34,8 +37,8 @@ void value_tier::spin_lock::lock() noexcept {
     }
 }
 
-value_tier::key_view value_tier::view_of(std::string_view key) noexcept {
-    return {key, XXH3_64bits(key.data(), key.size())};
+value_tier::key_view value_tier::view_of(std::string_view bytes) noexcept {
+    return {bytes, XXH3_64bits(bytes.data(), bytes.size())};
 }
 
 bool value_tier::read(std::string_view key, std::chrono::nanoseconds max_age, bool early_refresh,
@@ -48,11 +51,16 @@ bool value_tier::read(std::string_view key, std::chrono::nanoseconds max_age, bo
         const std::lock_guard lock(s.lock);
         const auto found = s.entries.find(k);
         if (found == s.entries.end()) return false;
-        if (max_age != std::chrono::nanoseconds::max()) {
-            const std::int64_t age = coarse_now_ns() - found->second.stored_at;
-            std::int64_t limit = max_age.count();
-            if (early_refresh) limit -= limit / 10;  // the engine decides whether to refresh it early
-            if (age > limit) return false;
+        const bool ages = max_age != std::chrono::nanoseconds::max();
+        const bool unheard = max_age_unheard_ != std::chrono::nanoseconds::max().count();
+        if (ages || unheard) {
+            const std::int64_t now = coarse_now_ns();
+            if (unheard && now - found->second.kept_at > max_age_unheard_) return false;
+            if (ages) {
+                std::int64_t limit = max_age.count();
+                if (early_refresh) limit -= limit / 10;  // the engine decides whether to refresh it early
+                if (now - found->second.stored_at > limit) return false;
+            }
         }
         if (site.copies_cheaply()) {
             site.take(found->second.value.get());
@@ -64,69 +72,129 @@ bool value_tier::read(std::string_view key, std::chrono::nanoseconds max_age, bo
     return true;
 }
 
-std::uint64_t value_tier::stamp(std::string_view key) const noexcept {
-    return shard_for(view_of(key)).changes.load(std::memory_order_acquire);
+std::uint64_t value_tier::stamp(std::string_view entry) const noexcept {
+    return stripe_for(view_of(entry)).changes.load(std::memory_order_acquire);
 }
 
-void value_tier::keep(std::string_view key, std::shared_ptr<const void> value, std::chrono::nanoseconds age,
-                      std::uint64_t stamp) {
+void value_tier::keep(std::string_view key, std::string_view entry_name, std::shared_ptr<const void> value,
+                      std::chrono::nanoseconds age, std::uint64_t stamp) {
     const key_view k = view_of(key);
+    const key_view e = digested_ ? view_of(entry_name) : k;
+    const std::int64_t now = coarse_now_ns();
+    std::shared_ptr<const void> replaced;  // released after the locks
+    stripe& st = stripe_for(e);
+    const std::lock_guard stripe_lock(st.lock);
     shard& s = shard_for(k);
-    const std::int64_t stored_at = coarse_now_ns() - age.count();
-    std::shared_ptr<const void> replaced;  // released after the lock
-    const std::lock_guard lock(s.lock);
-    if (s.changes.load(std::memory_order_relaxed) != stamp) {
-        forget_in(s, k);  // the key may have changed: the backend has the truth
+    if (st.changes.load(std::memory_order_relaxed) != stamp || st.in_flight > 0) {
+        const std::lock_guard lock(s.lock);
+        erase(s, k);  // the entry may have changed: the backend has the truth
         return;
     }
+    if (digested_) {
+        if (st.arguments.size() >= 2 * max_per_shard_) {
+            // Index entries of values dropped for room pile up: start the stripe afresh, with the
+            // values it names.
+            st.arguments.clear();
+            for (shard& other : shards_) {
+                const std::lock_guard lock(other.lock);
+                std::erase_if(other.entries, [&](const auto& item) {
+                    return &stripe_for(key_view{{}, item.second.entry_hash}) == &st;
+                });
+            }
+        }
+        st.arguments.insert_or_assign(stored_key{std::string(entry_name), e.hash}, std::string(key));
+    }
+    const std::lock_guard lock(s.lock);
     const auto found = s.entries.find(k);
     if (found != s.entries.end()) {
         replaced = std::exchange(found->second.value, std::move(value));
-        found->second.stored_at = stored_at;
+        found->second.stored_at = now - age.count();
+        found->second.kept_at = now;
+        found->second.entry_hash = e.hash;
         return;
     }
     if (s.entries.size() >= max_per_shard_) s.entries.erase(s.entries.begin());  // any value: the backend keeps it
-    s.entries.emplace(stored_key{std::string(key), k.hash}, entry{std::move(value), stored_at});
+    s.entries.emplace(stored_key{std::string(key), k.hash}, entry{std::move(value), now - age.count(), now, e.hash});
 }
 
 void value_tier::forget(std::string_view key) {
     const key_view k = view_of(key);
     shard& s = shard_for(k);
     const std::lock_guard lock(s.lock);
-    forget_in(s, k);
+    erase(s, k);
 }
 
-void value_tier::forget_in(shard& s, const key_view& key) {
+void value_tier::erase(shard& s, const key_view& key) {
     const auto found = s.entries.find(key);
     if (found != s.entries.end()) s.entries.erase(found);
 }
 
-void value_tier::on_change(const change_event& event) noexcept {
-    if (event.kind == change_kind::claim_released || event.function != function_) return;
-    if (!event.key.empty()) {
-        if (is_own_change(event.key)) return;
-        const key_view k = view_of(event.key);
-        shard& s = shard_for(k);
-        const std::lock_guard lock(s.lock);
-        s.changes.fetch_add(1, std::memory_order_release);
-        forget_in(s, k);
-        return;
+namespace {
+
+/// Moves a count of changes in flight by an event (never below zero: a change announced before the
+/// tier listened settles unannounced).
+void count_in_flight(std::uint32_t& in_flight, change_kind kind) noexcept {
+    if (kind == change_kind::changing) ++in_flight;
+    else if (kind == change_kind::settled && in_flight > 0) --in_flight;
+}
+
+}  // namespace
+
+void value_tier::on_function_change(change_kind kind) noexcept {
+    for (stripe& st : stripes_) {
+        const std::lock_guard lock(st.lock);
+        st.changes.fetch_add(1, std::memory_order_release);
+        count_in_flight(st.in_flight, kind);
+        st.arguments.clear();
     }
+    if (kind == change_kind::settled) return;
     for (shard& s : shards_) {
         const std::lock_guard lock(s.lock);
-        s.changes.fetch_add(1, std::memory_order_release);
         s.entries.clear();
     }
 }
 
-bool value_tier::is_own_change(std::string_view key) const noexcept {
-    for (const own_call* call = innermost_call; call != nullptr; call = call->outer_)
-        if (call->tier_ == this && call->key_ == key) return true;
-    return false;
+void value_tier::on_change(const change_event& event) noexcept {
+    if (event.kind == change_kind::claim_released || event.function != function_) return;
+    if (event.key.empty()) {
+        on_function_change(event.kind);
+        return;
+    }
+    const key_view e = view_of(event.key);
+    stripe& st = stripe_for(e);
+    const std::lock_guard stripe_lock(st.lock);
+    const std::uint64_t changes = st.changes.fetch_add(1, std::memory_order_release) + 1;
+    count_in_flight(st.in_flight, event.kind);
+    if (const own_call* own = own_call_of(event.key)) {
+        own->stamp_ = changes;  // the call's own change: it keeps or forgets the value itself
+        return;
+    }
+    if (event.kind == change_kind::settled) return;  // the change itself was heard before
+    if (!digested_) {
+        shard& s = shard_for(e);
+        const std::lock_guard lock(s.lock);
+        erase(s, e);
+        return;
+    }
+    const auto named = st.arguments.find(e);
+    if (named == st.arguments.end()) return;
+    const key_view k = view_of(named->second);
+    {
+        shard& s = shard_for(k);
+        const std::lock_guard lock(s.lock);
+        erase(s, k);
+    }
+    st.arguments.erase(named);
 }
 
-value_tier::own_call::own_call(const value_tier& tier, std::string_view key) noexcept
-    : tier_(&tier), key_(key), outer_(innermost_call) {
+const value_tier::own_call* value_tier::own_call_of(std::string_view entry) const noexcept {
+    for (const own_call* call = innermost_call; call != nullptr; call = call->outer_)
+        if (call->tier_ == this && call->entry_ == entry) return call;
+    return nullptr;
+}
+
+value_tier::own_call::own_call(const value_tier& tier, std::string_view entry, std::uint64_t stamp) noexcept
+    : tier_(&tier), entry_(entry), outer_(innermost_call), stamp_(stamp) {
     innermost_call = this;
 }
 

@@ -1,9 +1,11 @@
 #pragma once
 // The in-process tier of one cached function: decoded values (shared, immutable) by the encoded
 // arguments, in front of the function's backend, so that a hit neither reads nor decodes stored
-// bytes. It hears every change of the backend as a change sink and forgets what changed; a call that
-// looked at the backend keeps its value only if its key did not change meanwhile (a stamp read
-// before the look), so a value overwritten during the look is never kept.
+// bytes, nor digests its key. It hears every change of the backend as a change sink and forgets what
+// changed (events name entries by their backend key: an index maps digests back to arguments). A
+// call that looked at the backend keeps its value only if its key did not change meanwhile (a stamp
+// read before the look), so a value overwritten during the look is never kept. Where the backend
+// does not push other processes' changes, a value is served for at most its `max_age_unheard`.
 
 #include <algorithm>
 #include <array>
@@ -23,44 +25,57 @@ namespace cachier::detail {
 
 class value_tier final : public change_sink {
 public:
-    /// The tier of the entries stored under `function`, keeping at most about `max_entries` values.
-    value_tier(std::string function, std::size_t max_entries);
+    /// The tier of the entries stored under `function`, keeping at most about `max_entries` values,
+    /// each for at most `max_age_unheard` after it was read or stored (the largest duration: as long
+    /// as no change is heard). `digested`: the backend names entries by a digest of the arguments.
+    value_tier(std::string function, std::size_t max_entries, std::chrono::nanoseconds max_age_unheard, bool digested);
 
-    /// Copies the value of `key` into `site` when the tier keeps one no older than `max_age`; with
-    /// `early_refresh`, a value in the last tenth of its life is left to the engine, which may
-    /// refresh it.
+    /// Copies the value of `key` (the encoded arguments) into `site` when the tier keeps one no
+    /// older than `max_age`; with `early_refresh`, a value in the last tenth of its life is left to
+    /// the engine, which may refresh it.
     bool read(std::string_view key, std::chrono::nanoseconds max_age, bool early_refresh, call_site& site) const;
 
-    /// The change count of `key`'s shard: read before a call looks at the backend.
-    [[nodiscard]] std::uint64_t stamp(std::string_view key) const noexcept;
+    /// The change count of the entry named `entry` in the backend: read before a call looks at it.
+    [[nodiscard]] std::uint64_t stamp(std::string_view entry) const noexcept;
 
-    /// Keeps `value` (stored `age` ago) for `key`, unless a change of its shard was heard since
-    /// `stamp`.
-    void keep(std::string_view key, std::shared_ptr<const void> value, std::chrono::nanoseconds age, std::uint64_t stamp);
+    /// Keeps `value` (stored `age` ago) for `key`, whose backend entry is `entry`, unless a change of
+    /// that entry was heard since `stamp` (this call's own changes aside) or one is being made.
+    void keep(std::string_view key, std::string_view entry, std::shared_ptr<const void> value,
+              std::chrono::nanoseconds age, std::uint64_t stamp);
 
     /// Drops the value of `key`.
     void forget(std::string_view key);
 
     void on_change(const change_event& event) noexcept override;
 
-    /// Marks the calling thread's changes to one key as a call's own while it lives: the call keeps
-    /// or forgets the key's value itself when it ends, so the tier does not forget it on hearing them.
+private:
+    void on_function_change(change_kind kind) noexcept;
+
+public:
+
+    /// Marks the calling thread's changes to one entry as a call's own while it lives: the call keeps
+    /// or forgets the entry's value itself when it ends, so the tier does not forget it on hearing
+    /// them; a change made after the call's own last one still prevents keeping its value.
     class own_call {
     public:
-        own_call(const value_tier& tier, std::string_view key) noexcept;
+        own_call(const value_tier& tier, std::string_view entry, std::uint64_t stamp) noexcept;
         ~own_call();
         own_call(const own_call&) = delete;
         own_call& operator=(const own_call&) = delete;
 
+        /// The stamp to keep the call's value with: the entry's change count after its own last change.
+        [[nodiscard]] std::uint64_t stamp() const noexcept { return stamp_; }
+
     private:
         friend class value_tier;
         const value_tier* tier_;
-        std::string_view key_;
+        std::string_view entry_;
         const own_call* outer_;
+        mutable std::uint64_t stamp_;
     };
 
 private:
-    /// A key with its hash (computed once per call: it picks the shard and the bucket).
+    /// Bytes with their hash (computed once per lookup).
     struct key_view {
         std::string_view bytes;
         std::uint64_t hash;
@@ -84,6 +99,8 @@ private:
     struct entry {
         std::shared_ptr<const void> value;
         std::int64_t stored_at;  // coarse monotonic clock, ns
+        std::int64_t kept_at;    // when it was last read or stored, same clock
+        std::uint64_t entry_hash;  // of its backend entry's name: which stripe names it
     };
     /// Held for a lookup only (one atomic exchange, a plain store to release): hits of different
     /// keys rarely meet on a shard, and a large value is copied after the lock is released.
@@ -95,21 +112,33 @@ private:
     private:
         std::atomic<bool> locked_{false};
     };
+    /// Values by encoded arguments.
     struct alignas(64) shard {
         mutable spin_lock lock;
-        std::atomic<std::uint64_t> changes{0};  // written under the lock
         std::unordered_map<stored_key, entry, key_hash, key_equal> entries;
+    };
+    /// Change counts by backend entry, and (digested backends) which arguments an entry holds.
+    /// Taken before a shard when both are.
+    struct alignas(64) stripe {
+        mutable spin_lock lock;
+        std::atomic<std::uint64_t> changes{0};  // written under the lock
+        std::uint32_t in_flight = 0;             // changes announced by this process and not settled
+        std::unordered_map<stored_key, std::string, key_hash, key_equal> arguments;
     };
     static constexpr std::size_t shard_count = 32;
 
-    [[nodiscard]] static key_view view_of(std::string_view key) noexcept;
+    [[nodiscard]] static key_view view_of(std::string_view bytes) noexcept;
     [[nodiscard]] shard& shard_for(const key_view& key) const noexcept { return shards_[key.hash >> 59]; }
-    [[nodiscard]] bool is_own_change(std::string_view key) const noexcept;
-    static void forget_in(shard& s, const key_view& key);
+    [[nodiscard]] stripe& stripe_for(const key_view& entry) const noexcept { return stripes_[entry.hash >> 59]; }
+    [[nodiscard]] const own_call* own_call_of(std::string_view entry) const noexcept;
+    static void erase(shard& s, const key_view& key);
 
     const std::string function_;
     const std::size_t max_per_shard_;
+    const std::int64_t max_age_unheard_;  // ns; the largest value: unbounded
+    const bool digested_;
     mutable std::array<shard, shard_count> shards_;
+    mutable std::array<stripe, shard_count> stripes_;
 };
 
 }  // namespace cachier::detail

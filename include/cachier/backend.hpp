@@ -85,6 +85,14 @@ struct backend_capabilities {
     /// Every read records a use by itself (storage in this process), so the engine never calls
     /// touch(); otherwise the engine touches entries it read, at most once a second per entry.
     bool reads_record_use = false;
+    /// The engine may keep decoded values of this storage in the process (an in-process tier in
+    /// front of it): its own changes, and other processes' changes where it pushes them, are
+    /// reported to its change sinks. True for the memory backend and tiered backends.
+    bool keeps_values_in_process = false;
+    /// How long a value kept in the process is served without looking at the storage again: the
+    /// bound of staleness where the storage does not push other processes' changes; the largest
+    /// duration where it does.
+    std::chrono::nanoseconds in_process_max_age = std::chrono::nanoseconds::max();
     /// The first and the longest interval a waiter sleeps before looking at the storage again when
     /// no change was reported (a waiter backs off from the first to the longest).
     std::chrono::milliseconds min_poll_interval{1};
@@ -178,6 +186,11 @@ enum class change_kind : std::uint8_t {
     removed,         ///< values were removed (one entry, or stale ones)
     cleared,         ///< every value of the function was removed
     claim_released,  ///< a claim ended without a value (the computation failed or was cleared)
+    /// This process is about to change the entry (or, with an empty key, the function's entries);
+    /// `settled` follows once the change is made or failed. Values read meanwhile may be either
+    /// side of it: in-process tiers keep none of them.
+    changing,
+    settled,  ///< the change announced by `changing` is made (its own event came first) or failed
 };
 
 /// One change of a backend's storage, made by this process or (where the storage tells) another.
@@ -380,6 +393,8 @@ protected:
     virtual void do_unwatch(std::string_view function);
 
 private:
+    /// report_change, for the announcement of a change the base makes around each removal and store.
+    static void report_to_sinks(backend& store, const change_event& event) noexcept;
     template <class Operation>
     decltype(auto) guarded(std::string_view doing, Operation&& operation,
                            std::optional<std::size_t> bytes = std::nullopt);

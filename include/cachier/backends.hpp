@@ -3,6 +3,7 @@
 /// @brief Factories for the built-in backends.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -17,6 +18,30 @@ namespace cachier {
 
 /// A thread-safe in-process backend. Entries live as long as the returned object.
 [[nodiscard]] std::shared_ptr<backend> memory_backend();
+
+/// Settings of a tiered backend.
+struct tiered_options {
+    /// How long a value kept in the process is served without reading the shared store again.
+    /// Where the store does not push other processes' changes (file, SQLite, S3, MongoDB without a
+    /// replica set), the most such a change can go unseen. Where it does (Redis, PostgreSQL, MongoDB
+    /// replica sets), kept values are dropped as each change is heard, and this only bounds a change
+    /// whose notification was lost, or an entry's own expiry (Redis entry_ttl), which nobody
+    /// reports. At least 1 ms.
+    duration max_staleness = std::chrono::seconds(1);
+    /// Values the in-process tier keeps at most (a byte-level copy per entry, besides the decoded
+    /// values of each cached function). At least 1.
+    std::size_t max_entries = 100'000;
+};
+
+/// An in-process tier in front of a shared store: `near` (in-process storage, e.g. memory_backend())
+/// keeps copies of the values read from or stored in `shared`, which holds the claims and the truth.
+/// A hit kept in the process costs no round trip; each cached function also keeps its decoded
+/// values in front of it. Other processes' changes are seen as `shared` reports them, or within
+/// `max_staleness` where it reports none. Throws config_error when `near` is shared between
+/// processes. By URL: `tiered+redis://...`, `tiered+file:///...` (any scheme, with the query
+/// option `tier_max_age`, a duration).
+[[nodiscard]] std::shared_ptr<backend> tiered_backend(std::shared_ptr<backend> near, std::shared_ptr<backend> shared,
+                                                      const tiered_options& options = {});
 
 /// Settings of the file backend.
 struct file_backend_options {
@@ -41,6 +66,8 @@ struct file_backend_options {
 ///  - `file:///absolute/path` (or `file://` for the default directory)
 ///  - `sqlite:///path.db`, `postgresql://...`, `redis://...`, `mongodb://...`, `s3://...` where this
 ///    build contains that backend; otherwise throws backend_not_built.
+///  - `tiered+<any of these>` the same store behind an in-process tier (tiered_backend with a new
+///    memory backend), e.g. `tiered+redis://127.0.0.1:6379/0?tier_max_age=500ms`
 /// Throws url_error naming the wrong part of a malformed URL.
 [[nodiscard]] std::shared_ptr<backend> backend_from_url(std::string_view url);
 

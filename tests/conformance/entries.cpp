@@ -43,6 +43,7 @@ TEST_P(Conformance, InvalidateRemovesTheOneEntryOfItsArguments) {
     o.backend = backend_from_url(url());
     auto elsewhere = cachier::cachier(fn_name(), fn, o);
     EXPECT_TRUE(elsewhere.invalidate(2));
+    std::this_thread::sleep_for(unseen_change_bound());
     EXPECT_EQ(f(2), 24);
 }
 
@@ -239,6 +240,27 @@ TEST_P(Conformance, ReadersNeverGoBackToAReplacedValue) {
     writing = false;
     for (auto& r : readers) EXPECT_EQ(r.get(), "");
     EXPECT_EQ(f(1), last);
+}
+
+}  // namespace cachier::test
+
+namespace cachier::test {
+
+// A value another process stores is seen here at once, or, behind an in-process tier, within the
+// tier's bound (the change pushed, or the kept value past its max_staleness) and no later.
+TEST_P(Conformance, AnotherProcessesStoreIsSeenWithinTheTiersBound) {
+    if (!shared_between_processes()) GTEST_SKIP() << "storage not shared between processes";
+    // The worker's "write" stores to_string(key) for each key, as precache_value.
+    auto f = cachier::cachier(fn_name(), [](std::int64_t x) { return "computed " + std::to_string(x); }, base_options());
+    EXPECT_EQ(f(3), "computed 3");
+    EXPECT_EQ(f(3), "computed 3");  // kept in the process where there is a tier
+    worker_process writer({"write", url(), f.name(), "3", "1", "0"});
+    ASSERT_EQ(writer.wait(), 0);
+    const auto stored = std::chrono::steady_clock::now();
+    while (f(3) != "3" && std::chrono::steady_clock::now() - stored < 5s) std::this_thread::sleep_for(1ms);
+    const auto unseen = std::chrono::steady_clock::now() - stored;
+    EXPECT_EQ(f(3), "3") << "another process's store was never seen";
+    EXPECT_LE(unseen, unseen_change_bound() + 50ms) << "the change went unseen longer than the tier allows";
 }
 
 }  // namespace cachier::test

@@ -25,8 +25,15 @@ backend_under_test redis_under_test() {
     return {"redis", [](const std::filesystem::path& dir) { return redis_backend(url_for(dir)); }, url_for};
 }
 
+// An entry's own expiry is not pushed: copies kept in the process follow within tier_max_age.
+backend_under_test tiered_redis_under_test() {
+    auto url = [](const std::filesystem::path& dir) { return "tiered+" + url_for(dir) + "&tier_max_age=100ms"; };
+    return {"tiered_redis", [url](const std::filesystem::path& dir) { return backend_from_url(url(dir)); }, url};
+}
+
 }  // namespace
 
-INSTANTIATE_TEST_SUITE_P(redis, Conformance, testing::Values(redis_under_test()), backend_name);
+INSTANTIATE_TEST_SUITE_P(redis, Conformance, testing::Values(redis_under_test(), tiered_redis_under_test()),
+                         backend_name);
 
 }  // namespace cachier::test

@@ -55,6 +55,16 @@ protected:
         return caps.max_poll_interval + std::chrono::milliseconds(20);
     }
 
+    /// How long a change made by another process (or another backend object on the same storage)
+    /// may go unseen here: for a tiered backend, the tier's bound where the storage pushes no changes
+    /// (plus the coarse clock's tick), or the 20 ms a pushed change may take; zero otherwise.
+    [[nodiscard]] std::chrono::nanoseconds unseen_change_bound() const {
+        const auto& caps = backend_->capabilities();
+        if (!caps.keeps_values_in_process || !caps.shared_between_processes) return std::chrono::nanoseconds::zero();
+        if (caps.pushes_changes) return std::chrono::milliseconds(20);
+        return caps.in_process_max_age + std::chrono::milliseconds(10);
+    }
+
     /// The median, over three trials, of how long a call of `f` waiting for another process's
     /// computation of the same key (f's name, arguments 0..2) takes to return after that process
     /// stored the value.

@@ -168,6 +168,7 @@ backend_capabilities memory_capabilities() {
     caps.claims = claim_mechanism::lock;  // owners live in this process and always release
     caps.store_releases_claim = true;
     caps.pushes_changes = true;  // every change is made in this process
+    caps.keeps_values_in_process = true;
     caps.cheap_entry_count = true;
     caps.cheap_listing = true;
     caps.records_last_use = true;

@@ -330,9 +330,13 @@ protected:
     read_result do_read_or_claim(const key_ref& ref, const claim_request& request) override {
         const std::int64_t now = estimated_server_now_us();
         // Staleness cutoff, kept inside timestamptz's range for "never stale".
+        // A negative max_age makes every entry stale, however recent (a store within this
+        // microsecond included).
         const std::int64_t cutoff =
-            now - std::min<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(request.max_age).count(),
-                                         now + std::int64_t{3155760000000000});
+            request.max_age < std::chrono::nanoseconds::zero()
+                ? now + std::int64_t{3155760000000000}
+                : now - std::min<std::int64_t>(std::chrono::duration_cast<std::chrono::microseconds>(request.max_age).count(),
+                                               now + std::int64_t{3155760000000000});
         result r = pool_.acquire()->run(sql_.read_or_claim,
                                         {ref.function, ref.key, request.token, param::int8(request.lease.count()),
                                          param::micros(request.max_age), param::int8(cutoff), param::int8(now)});
