@@ -24,6 +24,16 @@ const std::vector<std::string>& skus() {
     return all;
 }
 
+void BM_MemoryHitBaseline(benchmark::State& state) {
+    auto f = cached_price_on(cachier::memory_backend(), "bench.memory.baseline");
+    run_price_hits(state, f);
+}
+
+void run_tiered_price_hits(benchmark::State& state, std::shared_ptr<cachier::backend> shared, const std::string& name) {
+    auto f = cached_price_on(cachier::tiered_backend(cachier::memory_backend(), std::move(shared)), name);
+    run_price_hits(state, f);
+}
+
 namespace {
 
 std::filesystem::path bench_root() {

@@ -44,6 +44,13 @@ inline auto cached_price_on(std::shared_ptr<cachier::backend> store, const std::
     return f;
 }
 
+/// Hits of the price function on the memory backend: the baseline of tiered hits, measured in the
+/// same program.
+void BM_MemoryHitBaseline(benchmark::State& state);
+
+/// Hits of the price function on `shared` behind an in-process tier (tiered_backend).
+void run_tiered_price_hits(benchmark::State& state, std::shared_ptr<cachier::backend> shared, const std::string& name);
+
 /// Hits on the price keys first .. first + key_count - 1, in turn.
 template <class F>
 void run_price_hits(benchmark::State& state, F& f, std::size_t first = 0) {

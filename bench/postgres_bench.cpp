@@ -83,7 +83,16 @@ void BM_PostgresRawSelectInsertPair(benchmark::State& state) {
 }
 BENCHMARK(BM_PostgresRawSelectInsertPair)->Unit(benchmark::kMicrosecond);
 
+// A hit kept in the process, in front of PostgreSQL, against a memory-backend hit.
+BENCHMARK(BM_MemoryHitBaseline);
+void BM_PostgresTieredHit(benchmark::State& state) {
+    if (bench_postgres_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_POSTGRES_URL is not set");
+    run_tiered_price_hits(state, cachier::sql_backend(bench_postgres_url()), "bench.sql.tiered");
+}
+BENCHMARK(BM_PostgresTieredHit);
+
 const bool goals = add_goals({
+    {"tiered hit over postgres / memory hit (<= 2x)", "BM_PostgresTieredHit", "BM_MemoryHitBaseline", 0, 2.0, false, "ns"},
     {"postgres hit / raw libpq prepared SELECT (<= 1.3x)", "BM_PostgresHit", "BM_PostgresRawSelect", 0, 1.3},
     {"postgres miss + store / postgres hit (no goal)", "BM_PostgresMissAndStore", "BM_PostgresHit"},
     {"postgres miss + store / raw SELECT+INSERT pair (<= 1.5x)", "BM_PostgresMissAndStore",

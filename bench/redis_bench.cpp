@@ -80,7 +80,16 @@ void BM_RedisRawGetSetPair(benchmark::State& state) {
 }
 BENCHMARK(BM_RedisRawGetSetPair)->Unit(benchmark::kMicrosecond);
 
+// A hit kept in the process, in front of Redis, against a memory-backend hit.
+BENCHMARK(BM_MemoryHitBaseline);
+void BM_RedisTieredHit(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    run_tiered_price_hits(state, bench_redis_backend(), "bench.redis.tiered");
+}
+BENCHMARK(BM_RedisTieredHit);
+
 const bool goals = add_goals({
+    {"tiered hit over redis / memory hit (<= 2x)", "BM_RedisTieredHit", "BM_MemoryHitBaseline", 0, 2.0, false, "ns"},
     {"redis hit / raw hiredis GET round trip (<= 1.3x)", "BM_RedisHit", "BM_RedisRawGet", 0, 1.3},
     {"redis miss + store / redis hit (no goal)", "BM_RedisMissAndStore", "BM_RedisHit"},
     {"redis miss + store / raw GET+SET pair (<= 1.5x)", "BM_RedisMissAndStore", "BM_RedisRawGetSetPair", 0, 1.5},

@@ -246,21 +246,30 @@ TEST_P(Conformance, ReadersNeverGoBackToAReplacedValue) {
 
 namespace cachier::test {
 
-// A value another process stores is seen here at once, or, behind an in-process tier, within the
-// tier's bound (the change pushed, or the kept value past its max_staleness) and no later.
-TEST_P(Conformance, AnotherProcessesStoreIsSeenWithinTheTiersBound) {
+// A value another process stores, an entry it invalidates and a cache it clears are seen here at
+// once, or, behind an in-process tier, within the tier's bound (the change pushed, or the kept value
+// past its max_staleness) and no later.
+TEST_P(Conformance, AnotherProcessesChangesAreSeenWithinTheTiersBound) {
     if (!shared_between_processes()) GTEST_SKIP() << "storage not shared between processes";
-    // The worker's "write" stores to_string(key) for each key, as precache_value.
-    auto f = cachier::cachier(fn_name(), [](std::int64_t x) { return "computed " + std::to_string(x); }, base_options());
-    EXPECT_EQ(f(3), "computed 3");
-    EXPECT_EQ(f(3), "computed 3");  // kept in the process where there is a tier
-    worker_process writer({"write", url(), f.name(), "3", "1", "0"});
-    ASSERT_EQ(writer.wait(), 0);
-    const auto stored = std::chrono::steady_clock::now();
-    while (f(3) != "3" && std::chrono::steady_clock::now() - stored < 5s) std::this_thread::sleep_for(1ms);
-    const auto unseen = std::chrono::steady_clock::now() - stored;
-    EXPECT_EQ(f(3), "3") << "another process's store was never seen";
-    EXPECT_LE(unseen, unseen_change_bound() + 50ms) << "the change went unseen longer than the tier allows";
+    auto calls = std::make_shared<std::atomic<int>>(0);
+    // The worker's "write" stores to_string(key), as precache_value does.
+    auto f = cachier::cachier(
+        fn_name(), [calls](std::int64_t x) { return std::to_string(x) + " computed #" + std::to_string(++*calls); },
+        base_options());
+    const auto seen_within = [&](const std::vector<std::string>& change, const std::string& expected) {
+        worker_process changer(change);
+        EXPECT_EQ(changer.wait(), 0);
+        const auto changed = std::chrono::steady_clock::now();
+        while (f(3) != expected && std::chrono::steady_clock::now() - changed < 5s) std::this_thread::sleep_for(1ms);
+        const auto unseen = std::chrono::steady_clock::now() - changed;
+        EXPECT_EQ(f(3), expected) << change[0] << ": another process's change was never seen";
+        EXPECT_LE(unseen, unseen_change_bound() + 50ms) << change[0] << ": unseen longer than the tier allows";
+    };
+    EXPECT_EQ(f(3), "3 computed #1");
+    EXPECT_EQ(f(3), "3 computed #1");  // kept in the process where there is a tier
+    seen_within({"write", url(), f.name(), "3", "1", "0"}, "3");
+    seen_within({"invalidate", url(), f.name(), "3"}, "3 computed #2");
+    seen_within({"clear", url(), f.name()}, "3 computed #3");
 }
 
 }  // namespace cachier::test

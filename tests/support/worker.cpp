@@ -9,6 +9,8 @@
 //   worker miss <backend-url> <name> <first> <count> <max-entries | store:N>
 //       calls f(first..first+count-1) with max_entries set (or the backend's store limit of N
 //       values): a stream of misses to be bounded.
+//   worker invalidate <backend-url> <name> <key>      removes the entry of f(key)
+//   worker clear <backend-url> <name>                 removes every entry of f
 //   worker early <backend-url> <name> <stale-after-ms> <run-ms> <log-file>
 //       calls f(1) with early_refresh until run-ms have passed, a call a millisecond; f logs
 //       "computed <pid>", takes 20 ms and returns a number that grows with each computation.
@@ -103,6 +105,12 @@ int main(int argc, char** argv) {
         for (std::int64_t i = first; i < first + count; ++i)
             if (f(i) != std::to_string(i)) return 3;
         cachier::wait_for_background_work();
+        return 0;
+    }
+    if ((mode == "invalidate" && argc == 5) || (mode == "clear" && argc == 4)) {
+        auto f = cachier::cachier(argv[3], [](std::int64_t x) { return std::to_string(x); }, opts);
+        if (mode == "clear") f.clear_cache();
+        else if (!f.invalidate(std::atoll(argv[4]))) return 3;
         return 0;
     }
     if (mode == "early" && argc == 7) {
