@@ -48,7 +48,7 @@ bool value_tier::read(std::string_view key, std::chrono::nanoseconds max_age, bo
     const shard& s = shard_for(k);
     std::shared_ptr<const void> reference;
     {
-        const std::lock_guard lock(s.lock);
+        const spread_lock::read_guard lock(s.lock);
         const auto found = s.entries.find(k);
         if (found == s.entries.end()) return false;
         const bool ages = max_age != std::chrono::nanoseconds::max();
@@ -86,7 +86,7 @@ void value_tier::keep(std::string_view key, std::string_view entry_name, std::sh
     const std::lock_guard stripe_lock(st.lock);
     shard& s = shard_for(k);
     if (st.changes.load(std::memory_order_relaxed) != stamp || st.in_flight > 0) {
-        const std::lock_guard lock(s.lock);
+        const spread_lock::write_guard lock(s.lock);
         erase(s, k);  // the entry may have changed: the backend has the truth
         return;
     }
@@ -96,7 +96,7 @@ void value_tier::keep(std::string_view key, std::string_view entry_name, std::sh
             // values it names.
             st.arguments.clear();
             for (shard& other : shards_) {
-                const std::lock_guard lock(other.lock);
+                const spread_lock::write_guard lock(other.lock);
                 std::erase_if(other.entries, [&](const auto& item) {
                     return &stripe_for(key_view{{}, item.second.entry_hash}) == &st;
                 });
@@ -104,7 +104,7 @@ void value_tier::keep(std::string_view key, std::string_view entry_name, std::sh
         }
         st.arguments.insert_or_assign(stored_key{std::string(entry_name), e.hash}, std::string(key));
     }
-    const std::lock_guard lock(s.lock);
+    const spread_lock::write_guard lock(s.lock);
     const auto found = s.entries.find(k);
     if (found != s.entries.end()) {
         replaced = std::exchange(found->second.value, std::move(value));
@@ -120,7 +120,7 @@ void value_tier::keep(std::string_view key, std::string_view entry_name, std::sh
 void value_tier::forget(std::string_view key) {
     const key_view k = view_of(key);
     shard& s = shard_for(k);
-    const std::lock_guard lock(s.lock);
+    const spread_lock::write_guard lock(s.lock);
     erase(s, k);
 }
 
@@ -149,7 +149,7 @@ void value_tier::on_function_change(change_kind kind) noexcept {
     }
     if (kind == change_kind::settled) return;
     for (shard& s : shards_) {
-        const std::lock_guard lock(s.lock);
+        const spread_lock::write_guard lock(s.lock);
         s.entries.clear();
     }
 }
@@ -172,7 +172,7 @@ void value_tier::on_change(const change_event& event) noexcept {
     if (event.kind == change_kind::settled) return;  // the change itself was heard before
     if (!digested_) {
         shard& s = shard_for(e);
-        const std::lock_guard lock(s.lock);
+        const spread_lock::write_guard lock(s.lock);
         erase(s, e);
         return;
     }
@@ -181,7 +181,7 @@ void value_tier::on_change(const change_event& event) noexcept {
     const key_view k = view_of(named->second);
     {
         shard& s = shard_for(k);
-        const std::lock_guard lock(s.lock);
+        const spread_lock::write_guard lock(s.lock);
         erase(s, k);
     }
     st.arguments.erase(named);

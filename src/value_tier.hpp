@@ -21,6 +21,9 @@
 #include <cachier/backend.hpp>
 #include <cachier/detail/engine.hpp>
 
+#include "fork.hpp"
+#include "spread_lock.hpp"
+
 namespace cachier::detail {
 
 class value_tier final : public change_sink {
@@ -102,19 +105,21 @@ private:
         std::int64_t kept_at;    // when it was last read or stored, same clock
         std::uint64_t entry_hash;  // of its backend entry's name: which stripe names it
     };
-    /// Held for a lookup only (one atomic exchange, a plain store to release): hits of different
-    /// keys rarely meet on a shard, and a large value is copied after the lock is released.
+    /// Held briefly, on the paths that change the tier (never by a hit).
     class spin_lock {
     public:
         void lock() noexcept;
         void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+        /// Unlocked again in a forked child (see fork.hpp).
+        void renew() noexcept { locked_.store(false, std::memory_order_relaxed); }
 
     private:
         std::atomic<bool> locked_{false};
     };
-    /// Values by encoded arguments.
+    /// Values by encoded arguments. A hit locks the slot of its CPU only, so hits on different
+    /// cores write no common cache line; a large value is copied after the lock is released.
     struct alignas(64) shard {
-        mutable spin_lock lock;
+        mutable spread_lock lock;
         std::unordered_map<stored_key, entry, key_hash, key_equal> entries;
     };
     /// Change counts by backend entry, and (digested backends) which arguments an entry holds.
@@ -139,6 +144,10 @@ private:
     const bool digested_;
     mutable std::array<shard, shard_count> shards_;
     mutable std::array<stripe, shard_count> stripes_;
+    on_fork_child fork_{[this] {
+        for (auto& s : shards_) s.lock.renew();
+        for (auto& st : stripes_) st.lock.renew();
+    }};
 };
 
 }  // namespace cachier::detail

@@ -20,9 +20,12 @@
 
 #include "../../backend_registry.hpp"
 #include "../../fork.hpp"
+#include "../../spread_lock.hpp"
 
 namespace cachier {
 namespace {
+
+using detail::spread_lock;
 
 // Hits take ages from the coarse monotonic clock: a few nanoseconds to read, millisecond resolution.
 std::chrono::nanoseconds monotonic_now() noexcept {
@@ -109,54 +112,6 @@ entry_id_view view_of(const key_ref& ref) noexcept {
     const std::size_t h = std::hash<std::string_view>{}(ref.key) ^ (std::hash<std::string_view>{}(ref.function) * 31);
     return {ref.function, ref.key, h};
 }
-
-/// A reader-writer lock whose readers spread over several cache lines.
-class spread_lock {
-public:
-    class read_guard {
-    public:
-        explicit read_guard(spread_lock& lock) : slot_(lock.slots_[slot_index()].mutex) { slot_.lock(); }
-        ~read_guard() { slot_.unlock(); }
-        read_guard(const read_guard&) = delete;
-        read_guard& operator=(const read_guard&) = delete;
-
-    private:
-        std::mutex& slot_;
-    };
-
-    class write_guard {
-    public:
-        explicit write_guard(spread_lock& lock) : lock_(lock) {
-            for (auto& s : lock_.slots_) s.mutex.lock();
-        }
-        ~write_guard() {
-            for (auto it = lock_.slots_.rbegin(); it != lock_.slots_.rend(); ++it) it->mutex.unlock();
-        }
-        write_guard(const write_guard&) = delete;
-        write_guard& operator=(const write_guard&) = delete;
-
-    private:
-        spread_lock& lock_;
-    };
-
-    /// Makes every slot usable again in a forked child (see fork.hpp).
-    void renew() noexcept {
-        for (auto& s : slots_) detail::renew_lock(s.mutex);
-    }
-
-private:
-    static constexpr std::size_t slot_count = 8;
-    // The slot of the CPU running the caller: threads on different cores use different slots. A
-    // thread that moves to another CPU while holding a slot still unlocks the slot it locked.
-    static std::size_t slot_index() noexcept {
-        const int cpu = ::sched_getcpu();
-        return cpu < 0 ? 0 : static_cast<std::size_t>(cpu) % slot_count;
-    }
-    struct alignas(64) slot {
-        std::mutex mutex;
-    };
-    std::array<slot, slot_count> slots_;
-};
 
 using entry_map = std::unordered_map<entry_id, record, id_hash, id_equal>;
 
