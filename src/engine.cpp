@@ -467,11 +467,6 @@ private:
     }
 
     step compute(const claim_token* held) {
-        if (!fallback_) {
-            if (c_.compute_and_store([this] { return site_.compute(); }, held, !backend_failed_))
-                stored_age_ = std::chrono::nanoseconds::zero();
-            return step::done;
-        }
         try {
             if (c_.compute_and_store([this] { return site_.compute(); }, held, !backend_failed_))
                 stored_age_ = std::chrono::nanoseconds::zero();
@@ -483,9 +478,10 @@ private:
         return step::done;
     }
 
-    /// stale_if_error: the function threw, so the stale value read earlier is returned instead.
+    /// Called while the function's exception is handled: rethrows it, unless stale_if_error has a
+    /// stale value read earlier to return instead.
     void serve_fallback(std::string_view error) {
-        if (!site_.adopt(*fallback_)) throw;  // decoded once already: cannot happen, but never lie
+        if (!fallback_ || !site_.adopt(*fallback_)) throw;  // (adopt decoded it once already)
         c_.count(counter::stale_if_error_hits);
         log(log_level::warning, c_.fn.name + ": the function threw (" + std::string(error) +
                                     "); returning the stored value instead (stale_if_error)");

@@ -34,7 +34,7 @@ struct tiered_options {
 };
 
 /// An in-process tier in front of a shared store: `near` (in-process storage, e.g. memory_backend())
-/// keeps copies of the values read from or stored in `shared`, which holds the claims and the truth.
+/// keeps copies of the values read from `shared`, which holds the claims and the truth.
 /// A hit kept in the process costs no round trip; each cached function also keeps its decoded
 /// values in front of it. Other processes' changes are seen as `shared` reports them, or within
 /// `max_staleness` where it reports none. Throws config_error when `near` is shared between

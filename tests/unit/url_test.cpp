@@ -50,6 +50,31 @@ TEST(BackendUrl, StoreLimitsAreOptionsOfEveryScheme) {
     EXPECT_EQ(part_of("memory://?max_bytes=0"), "max_bytes");
 }
 
+TEST(BackendUrl, TieredSchemesPutAnInProcessTierInFrontOfAnyStore) {
+    cachier::test::scratch_dir dir;
+    const auto tiered = cachier::backend_from_url("tiered+file://" + dir.path().string() + "?tier_max_age=250ms&max_entries=7");
+    EXPECT_EQ(tiered->kind(), "tiered+file");
+    EXPECT_TRUE(tiered->capabilities().keeps_values_in_process);
+    EXPECT_TRUE(tiered->capabilities().shared_between_processes);
+    EXPECT_EQ(tiered->capabilities().in_process_max_age, std::chrono::milliseconds(250));
+    EXPECT_EQ(tiered->store_limits().max_entries, std::optional<std::uint64_t>(7)) << "limits apply to the tiered store";
+    EXPECT_EQ(cachier::backend_from_url("tiered+memory://")->capabilities().in_process_max_age, std::chrono::seconds(1));
+    EXPECT_EQ(part_of("tiered+file://" + dir.path().string() + "?tier_max_age=soon"), "tier_max_age");
+    EXPECT_EQ(part_of("tiered+tiered+memory://"), "scheme");
+    EXPECT_EQ(part_of("tiered+ftp://host/x"), "scheme");
+    EXPECT_EQ(part_of("tiered+file:///tmp/x?other=1"), "query") << "the inner store still refuses unknown options";
+    EXPECT_THROW((void)cachier::tiered_backend(cachier::file_backend(dir.path()), cachier::memory_backend()),
+                 cachier::config_error)
+        << "the near tier must be in-process storage";
+    EXPECT_THROW((void)cachier::tiered_backend(cachier::memory_backend(), nullptr), cachier::config_error);
+    EXPECT_THROW((void)cachier::tiered_backend(cachier::memory_backend(), cachier::memory_backend(),
+                                               {.max_staleness = std::chrono::microseconds(10), .max_entries = 1}),
+                 cachier::config_error);
+    EXPECT_THROW((void)cachier::tiered_backend(cachier::memory_backend(), cachier::memory_backend(),
+                                               {.max_staleness = std::chrono::seconds(1), .max_entries = 0}),
+                 cachier::config_error);
+}
+
 TEST(BackendUrl, MalformedUrlsNameTheWrongPart) {
     EXPECT_EQ(part_of("not a url"), "scheme");
     EXPECT_EQ(part_of("://x"), "scheme");
