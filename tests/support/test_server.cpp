@@ -1,16 +1,29 @@
 #include "test_server.hpp"
 
 #include <array>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <random>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include <unistd.h>
 
 namespace cachier::test {
 namespace {
+
+/// The state letter of /proc/<pid>/stat (after the command name, which may hold spaces), or 0 when
+/// the process is gone.
+char process_state(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    const auto name_end = line.rfind(')');
+    return name_end == std::string::npos || name_end + 2 >= line.size() ? 0 : line[name_end + 2];
+}
 
 std::string run(const std::string& command) {
     std::string out;
@@ -57,13 +70,25 @@ void test_server::signal_all(int signal) const {
         if (in >> main) break;
     }
     if (main <= 0) throw std::runtime_error("no pid file in " + dir_.string());
+    std::vector<pid_t> signalled;
     for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
         std::ifstream stat(entry.path() / "stat");
         std::string pid, name, state;
         pid_t parent = 0;
-        if (stat >> pid >> name >> state >> parent && parent == main) ::kill(std::stoi(pid), signal);
+        if (stat >> pid >> name >> state >> parent && parent == main) signalled.push_back(std::stoi(pid));
     }
-    ::kill(main, signal);
+    signalled.push_back(main);
+    for (const pid_t pid : signalled) ::kill(pid, signal);
+    if (signal != SIGSTOP) return;
+    // kill() returns before the stop takes effect: a request sent meanwhile could still be answered.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (const pid_t pid : signalled) {
+        while (std::chrono::steady_clock::now() < deadline) {
+            const char state = process_state(pid);
+            if (state == 0 || state == 'T' || state == 't') break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
 }
 
 void test_server::stop() {
