@@ -554,7 +554,7 @@ std::shared_ptr<function_state> make_function_state(std::string name, options op
 }
 
 call_status run_call(function_state& fn, const call_options& call, std::string_view key_bytes, call_site& site) {
-    if (!caching_enabled() || call.skip_cache) {
+    if (!caching_on() || call.skip_cache) {
         site.compute();
         return call_status::skipped;
     }
@@ -608,7 +608,7 @@ call_status run_call(function_state& fn, const call_options& call, std::string_v
         stored_age = run.stored_age();
     }
     if (tier != nullptr) {
-        if (stored_age) tier->keep(key_bytes, c.ref.key, site.share(), *stored_age, own->stamp());
+        if (stored_age) tier->keep(key_bytes, c.ref.key, site.share(), site.inline_size(), *stored_age, own->stamp());
         else tier->forget(key_bytes);
         update.done = true;
     }

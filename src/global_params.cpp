@@ -40,8 +40,6 @@ struct global_state {
     std::mutex mutex;
     options params = defaults();
     std::shared_ptr<cachier::backend> default_backend;  // made on first use
-    std::atomic<std::uint64_t> version{1};
-    std::atomic<bool> enabled{true};
     on_fork_child fork{[this] { renew_lock(mutex); }};
 };
 
@@ -82,7 +80,8 @@ std::shared_ptr<cachier::backend> global_backend_locked(global_state& g) {
 
 }  // namespace
 
-std::uint64_t global_params_version() noexcept { return state().version.load(std::memory_order_acquire); }
+constinit std::atomic<std::uint64_t> global_version{1};
+constinit std::atomic<bool> global_enabled{true};
 
 resolved_settings resolve_settings(const options& own) {
     validate(own);
@@ -134,7 +133,7 @@ void set_global_params(const options& params) {
             if (params.*field) p.*field = params.*field;
         });
     }
-    g.version.fetch_add(1, std::memory_order_acq_rel);
+    detail::global_version.fetch_add(1, std::memory_order_acq_rel);
 }
 
 options get_global_params() {
@@ -153,11 +152,11 @@ void reset_global_params() {
         g.params = detail::defaults();
         g.default_backend.reset();
     }
-    g.version.fetch_add(1, std::memory_order_acq_rel);
+    detail::global_version.fetch_add(1, std::memory_order_acq_rel);
 }
 
-void enable_caching() { detail::state().enabled.store(true, std::memory_order_release); }
-void disable_caching() { detail::state().enabled.store(false, std::memory_order_release); }
-bool caching_enabled() noexcept { return detail::state().enabled.load(std::memory_order_acquire); }
+void enable_caching() { detail::global_enabled.store(true, std::memory_order_release); }
+void disable_caching() { detail::global_enabled.store(false, std::memory_order_release); }
+bool caching_enabled() noexcept { return detail::caching_on(); }
 
 }  // namespace cachier

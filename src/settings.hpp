@@ -1,6 +1,7 @@
 #pragma once
 // Global parameters and the resolution of a function's options against them.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -57,8 +58,17 @@ struct resolved_settings {
     [[nodiscard]] bool same_as(const resolved_settings& other) const noexcept;
 };
 
+// Constant-initialized globals, read inline on every call: the version advances on every
+// set_global_params/reset_global_params; enabled is cachier::caching_enabled().
+extern constinit std::atomic<std::uint64_t> global_version;
+extern constinit std::atomic<bool> global_enabled;
+
 /// Advances on every set_global_params/reset_global_params.
-[[nodiscard]] std::uint64_t global_params_version() noexcept;
+[[nodiscard]] inline std::uint64_t global_params_version() noexcept {
+    return global_version.load(std::memory_order_acquire);
+}
+/// Whether caching is enabled (cachier::caching_enabled()), read inline.
+[[nodiscard]] inline bool caching_on() noexcept { return global_enabled.load(std::memory_order_acquire); }
 
 /// Resolves `own` against the current global parameters (creating the default backend if needed).
 [[nodiscard]] resolved_settings resolve_settings(const options& own);

@@ -1,12 +1,10 @@
 #include "value_tier.hpp"
 
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <thread>
 #include <utility>
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 namespace cachier::detail {
 namespace {
@@ -37,10 +35,6 @@ void value_tier::spin_lock::lock() noexcept {
     }
 }
 
-value_tier::key_view value_tier::view_of(std::string_view bytes) noexcept {
-    return {bytes, XXH3_64bits(bytes.data(), bytes.size())};
-}
-
 bool value_tier::read(std::string_view key, std::chrono::nanoseconds max_age, bool early_refresh,
                       call_site& site) const {
     if (max_age < std::chrono::nanoseconds::zero()) return false;
@@ -49,24 +43,28 @@ bool value_tier::read(std::string_view key, std::chrono::nanoseconds max_age, bo
     std::shared_ptr<const void> reference;
     {
         const spread_lock::read_guard lock(s.lock);
-        const auto found = s.entries.find(k);
-        if (found == s.entries.end()) return false;
+        const entry* found = s.entries.find(k.bytes, k.hash);
+        if (found == nullptr) return false;
         const bool ages = max_age != std::chrono::nanoseconds::max();
         const bool unheard = max_age_unheard_ != std::chrono::nanoseconds::max().count();
         if (ages || unheard) {
             const std::int64_t now = coarse_now_ns();
-            if (unheard && now - found->second.kept_at > max_age_unheard_) return false;
+            if (unheard && now - found->kept_at > max_age_unheard_) return false;
             if (ages) {
                 std::int64_t limit = max_age.count();
                 if (early_refresh) limit -= limit / 10;  // the engine decides whether to refresh it early
-                if (now - found->second.stored_at > limit) return false;
+                if (now - found->stored_at > limit) return false;
             }
         }
-        if (site.copies_cheaply()) {
-            site.take(found->second.value.get());
+        if (!found->value) {
+            site.take(found->bytes.data());
             return true;
         }
-        reference = found->second.value;
+        if (site.copies_cheaply()) {
+            site.take(found->value.get());
+            return true;
+        }
+        reference = found->value;
     }
     site.take(reference.get());
     return true;
@@ -77,17 +75,22 @@ std::uint64_t value_tier::stamp(std::string_view entry) const noexcept {
 }
 
 void value_tier::keep(std::string_view key, std::string_view entry_name, std::shared_ptr<const void> value,
-                      std::chrono::nanoseconds age, std::uint64_t stamp) {
+                      std::size_t inline_size, std::chrono::nanoseconds age, std::uint64_t stamp) {
+    entry kept{std::move(value), {}, 0, 0, 0};
+    if (inline_size > 0 && inline_size <= kept.bytes.size() && kept.value) {
+        std::memcpy(kept.bytes.data(), kept.value.get(), inline_size);
+        kept.value.reset();
+    }
     const key_view k = view_of(key);
     const key_view e = digested_ ? view_of(entry_name) : k;
     const std::int64_t now = coarse_now_ns();
-    std::shared_ptr<const void> replaced;  // released after the locks
+    entry replaced{};  // released after the locks
     stripe& st = stripe_for(e);
     const std::lock_guard stripe_lock(st.lock);
     shard& s = shard_for(k);
     if (st.changes.load(std::memory_order_relaxed) != stamp || st.in_flight > 0) {
         const spread_lock::write_guard lock(s.lock);
-        erase(s, k);  // the entry may have changed: the backend has the truth
+        s.entries.erase(k.bytes, k.hash);  // the entry may have changed: the backend has the truth
         return;
     }
     if (digested_) {
@@ -97,36 +100,26 @@ void value_tier::keep(std::string_view key, std::string_view entry_name, std::sh
             st.arguments.clear();
             for (shard& other : shards_) {
                 const spread_lock::write_guard lock(other.lock);
-                std::erase_if(other.entries, [&](const auto& item) {
-                    return &stripe_for(key_view{{}, item.second.entry_hash}) == &st;
-                });
+                other.entries.erase_if(
+                    [&](const entry& kept) { return &stripe_for(key_view{{}, kept.entry_hash}) == &st; });
             }
         }
         st.arguments.insert_or_assign(stored_key{std::string(entry_name), e.hash}, std::string(key));
     }
     const spread_lock::write_guard lock(s.lock);
-    const auto found = s.entries.find(k);
-    if (found != s.entries.end()) {
-        replaced = std::exchange(found->second.value, std::move(value));
-        found->second.stored_at = now - age.count();
-        found->second.kept_at = now;
-        found->second.entry_hash = e.hash;
-        return;
-    }
-    if (s.entries.size() >= max_per_shard_) s.entries.erase(s.entries.begin());  // any value: the backend keeps it
-    s.entries.emplace(stored_key{std::string(key), k.hash}, entry{std::move(value), now - age.count(), now, e.hash});
+    if (s.entries.size() >= max_per_shard_ && s.entries.find(k.bytes, k.hash) == nullptr)
+        s.entries.erase_any();  // any value: the backend keeps it
+    kept.stored_at = now - age.count();
+    kept.kept_at = now;
+    kept.entry_hash = e.hash;
+    replaced = s.entries.insert_or_assign(k.bytes, k.hash, std::move(kept));
 }
 
 void value_tier::forget(std::string_view key) {
     const key_view k = view_of(key);
     shard& s = shard_for(k);
     const spread_lock::write_guard lock(s.lock);
-    erase(s, k);
-}
-
-void value_tier::erase(shard& s, const key_view& key) {
-    const auto found = s.entries.find(key);
-    if (found != s.entries.end()) s.entries.erase(found);
+    s.entries.erase(k.bytes, k.hash);
 }
 
 namespace {
@@ -173,7 +166,7 @@ void value_tier::on_change(const change_event& event) noexcept {
     if (!digested_) {
         shard& s = shard_for(e);
         const spread_lock::write_guard lock(s.lock);
-        erase(s, e);
+        s.entries.erase(e.bytes, e.hash);
         return;
     }
     const auto named = st.arguments.find(e);
@@ -182,7 +175,7 @@ void value_tier::on_change(const change_event& event) noexcept {
     {
         shard& s = shard_for(k);
         const spread_lock::write_guard lock(s.lock);
-        erase(s, k);
+        s.entries.erase(k.bytes, k.hash);
     }
     st.arguments.erase(named);
 }

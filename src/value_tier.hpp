@@ -21,6 +21,10 @@
 #include <cachier/backend.hpp>
 #include <cachier/detail/engine.hpp>
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "byte_key_table.hpp"
 #include "fork.hpp"
 #include "spread_lock.hpp"
 
@@ -43,7 +47,8 @@ public:
 
     /// Keeps `value` (stored `age` ago) for `key`, whose backend entry is `entry`, unless a change of
     /// that entry was heard since `stamp` (this call's own changes aside) or one is being made.
-    void keep(std::string_view key, std::string_view entry, std::shared_ptr<const void> value,
+    /// With `inline_size` (call_site::inline_size), the value's bytes are kept in place of `value`.
+    void keep(std::string_view key, std::string_view entry, std::shared_ptr<const void> value, std::size_t inline_size,
               std::chrono::nanoseconds age, std::uint64_t stamp);
 
     /// Drops the value of `key`.
@@ -100,7 +105,9 @@ private:
         }
     };
     struct entry {
-        std::shared_ptr<const void> value;
+        std::shared_ptr<const void> value;  // null: the value is `bytes`
+        // A small trivially copyable value, in place: a hit reads no other cache line for it.
+        alignas(16) std::array<std::byte, 16> bytes{};
         std::int64_t stored_at;  // coarse monotonic clock, ns
         std::int64_t kept_at;    // when it was last read or stored, same clock
         std::uint64_t entry_hash;  // of its backend entry's name: which stripe names it
@@ -120,7 +127,7 @@ private:
     /// cores write no common cache line; a large value is copied after the lock is released.
     struct alignas(64) shard {
         mutable spread_lock lock;
-        std::unordered_map<stored_key, entry, key_hash, key_equal> entries;
+        byte_key_table<entry> entries;
     };
     /// Change counts by backend entry, and (digested backends) which arguments an entry holds.
     /// Taken before a shard when both are.
@@ -132,11 +139,12 @@ private:
     };
     static constexpr std::size_t shard_count = 32;
 
-    [[nodiscard]] static key_view view_of(std::string_view bytes) noexcept;
+    [[nodiscard]] static key_view view_of(std::string_view bytes) noexcept {
+        return {bytes, XXH3_64bits(bytes.data(), bytes.size())};
+    }
     [[nodiscard]] shard& shard_for(const key_view& key) const noexcept { return shards_[key.hash >> 59]; }
     [[nodiscard]] stripe& stripe_for(const key_view& entry) const noexcept { return stripes_[entry.hash >> 59]; }
     [[nodiscard]] const own_call* own_call_of(std::string_view entry) const noexcept;
-    static void erase(shard& s, const key_view& key);
 
     const std::string function_;
     const std::size_t max_per_shard_;

@@ -219,8 +219,11 @@ private:
     }
 
     struct site final : detail::call_site {
+        static constexpr bool trivial = std::is_trivially_copyable_v<result_type>;
         site(const std::shared_ptr<const F>& fn, argument_refs args)
-            : call_site(std::is_trivially_copyable_v<result_type> && sizeof(result_type) <= 64), fn(fn), args(args) {}
+            : call_site(trivial && sizeof(result_type) <= 64,
+                        trivial && sizeof(result_type) <= 16 && alignof(result_type) <= 16 ? sizeof(result_type) : 0),
+              fn(fn), args(args) {}
 
         detail::computed_value compute() override {
             result.emplace(std::apply([this](auto&... a) { return std::invoke(*fn, a...); }, args));

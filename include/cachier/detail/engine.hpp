@@ -2,6 +2,7 @@
 // Private: the non-template engine that every cached call goes through. The typed layer
 // (cached_function.hpp) only turns arguments into key bytes and values into bytes.
 
+#include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -45,14 +46,20 @@ public:
     /// while it holds its lock, instead of taking a reference first.
     [[nodiscard]] bool copies_cheaply() const noexcept { return copies_cheaply_; }
 
+    /// The size of the result type when the tier may keep a value's bytes in place of a shared
+    /// copy (trivially copyable, at most 16 bytes, aligned to at most 16); otherwise 0.
+    [[nodiscard]] std::size_t inline_size() const noexcept { return inline_size_; }
+
 protected:
-    explicit call_site(bool copies_cheaply) noexcept : copies_cheaply_(copies_cheaply) {}
+    call_site(bool copies_cheaply, std::size_t inline_size) noexcept
+        : copies_cheaply_(copies_cheaply), inline_size_(inline_size) {}
     call_site(const call_site&) = default;
     call_site& operator=(const call_site&) = default;
     ~call_site() = default;
 
 private:
     bool copies_cheaply_;
+    std::size_t inline_size_;
 };
 
 /// The state one cached function shares between its copies: name, options, metrics.
