@@ -67,6 +67,8 @@ public:
             ns_per_op_[name] = run.GetAdjustedRealTime() * to_ns(run.time_unit);
             if (auto it = run.counters.find("items_per_second"); it != run.counters.end())
                 per_second_[name] = it->second.value;
+            if (auto it = run.counters.find("bytes_per_entry"); it != run.counters.end())
+                bytes_[name] = it->second.value;
         }
     }
 
@@ -94,6 +96,10 @@ private:
     // A benchmark's figure in the goal's unit.
     double value(const goal& g, const std::string& name) const {
         const std::string unit = g.unit;
+        if (unit == "B") {
+            const auto it = bytes_.find(name);
+            return it == bytes_.end() ? 0.0 : it->second;
+        }
         if (unit == "M/s" || unit == "k/s") {
             const auto it = per_second_.find(name);
             return it == per_second_.end() ? 0.0 : it->second / (unit == "M/s" ? 1e6 : 1e3);
@@ -113,6 +119,7 @@ private:
     }
     std::map<std::string, double> ns_per_op_;
     std::map<std::string, double> per_second_;
+    std::map<std::string, double> bytes_;
 };
 
 }  // namespace

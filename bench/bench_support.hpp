@@ -126,7 +126,7 @@ struct goal {
     double fixed_baseline = 0;   ///< in `unit`
     double limit = 0;            ///< the ratio allowed (at most, or at least with at_least)
     bool at_least = false;       ///< true: per-second rates, where more is better
-    const char* unit = "us";     ///< ns, us (times per call), M/s or k/s (items per second)
+    const char* unit = "us";     ///< ns, us (times per call), M/s or k/s (items per second), B (bytes_per_entry)
 };
 
 /// Registers this program's goals (at static initialization); returns true.

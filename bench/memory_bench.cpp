@@ -1,11 +1,16 @@
 // Memory backend benchmarks.
 // Run: build/default/bench/cachier_bench_memory (Release), or every program with scripts/bench.sh.
 
+#include <cstdio>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cachier/cachier.hpp>
 
@@ -124,6 +129,120 @@ void BM_MemoryHitThreads(benchmark::State& state) {
 }
 BENCHMARK(BM_MemoryHitThreads)->Threads(1)->Threads(2)->UseRealTime();
 
+// The machine's own scaling: each thread hits a hand-written memo of its own (nothing shared), the
+// most that 2 threads can get here over 1 for work of this kind.
+void BM_PrivateMemoHitThreads(benchmark::State& state) {
+    hand_written_price_memo memo;
+    const std::size_t first = static_cast<std::size_t>(state.thread_index()) * key_count;
+    for (std::int64_t k = 0; k < key_count; ++k) memo(skus()[first + static_cast<std::size_t>(k)], 3);
+    run_price_hits(state, memo, first);
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_PrivateMemoHitThreads)->Threads(1)->Threads(2)->UseRealTime();
+
+// A large result: a hit returns a copy of a 1,000,000-element vector, as the memo does.
+constexpr std::size_t large_size = 1'000'000;
+std::vector<double> large_series(std::int64_t seed) {
+    std::vector<double> series(large_size);
+    for (std::size_t i = 0; i < large_size; ++i) series[i] = static_cast<double>(seed) + static_cast<double>(i) * 0.5;
+    return series;
+}
+constexpr std::int64_t large_keys = 4;
+
+void BM_LargeMemoBaselineHit(benchmark::State& state) {
+    std::mutex mutex;
+    std::unordered_map<std::int64_t, std::vector<double>> values;
+    const auto memo = [&](std::int64_t x) {
+        const std::lock_guard lock(mutex);
+        auto it = values.find(x);
+        if (it == values.end()) it = values.emplace(x, large_series(x)).first;
+        return it->second;
+    };
+    std::int64_t k = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(memo(k).data());
+        k = (k + 1) % large_keys;
+    }
+}
+BENCHMARK(BM_LargeMemoBaselineHit)->Unit(benchmark::kMicrosecond);
+
+void BM_LargeMemoryHit(benchmark::State& state) {
+    cachier::options o;
+    o.backend = cachier::memory_backend();
+    auto f = cachier::cachier("bench.memory.large", large_series, o);
+    std::int64_t k = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(f(k).data());
+        k = (k + 1) % large_keys;
+    }
+}
+BENCHMARK(BM_LargeMemoryHit)->Unit(benchmark::kMicrosecond);
+
+// Memory per entry: a forked child (a heap of its own) stores 1,000,000 int64 -> int64 values and
+// reports how much its resident set grew, per entry.
+constexpr std::int64_t rss_entries = 1'000'000;
+
+long resident_bytes() {
+    long pages = 0;
+    long resident = 0;
+    if (FILE* statm = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(statm, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        std::fclose(statm);
+    }
+    return resident * ::sysconf(_SC_PAGESIZE);
+}
+
+template <class Fill>
+void run_resident_bytes_per_entry(benchmark::State& state, Fill fill) {
+    double per_entry = 0;
+    for (auto _ : state) {
+        int ends[2];
+        if (::pipe(ends) != 0) {
+            state.SkipWithError("pipe failed");
+            return;
+        }
+        const pid_t child = ::fork();
+        if (child == 0) {
+            ::close(ends[0]);
+            const long before = resident_bytes();
+            fill();
+            const double grown = static_cast<double>(resident_bytes() - before) / static_cast<double>(rss_entries);
+            const bool written = ::write(ends[1], &grown, sizeof grown) == static_cast<ssize_t>(sizeof grown);
+            ::_exit(written ? 0 : 1);
+        }
+        ::close(ends[1]);
+        const bool read = child > 0 && ::read(ends[0], &per_entry, sizeof per_entry) == static_cast<ssize_t>(sizeof per_entry);
+        ::close(ends[0]);
+        int status = 0;
+        if (child > 0) ::waitpid(child, &status, 0);
+        if (!read) {
+            state.SkipWithError("the measuring child failed");
+            return;
+        }
+    }
+    state.counters["bytes_per_entry"] = per_entry;
+}
+
+void BM_IntMemoResidentBytesPerEntry(benchmark::State& state) {
+    run_resident_bytes_per_entry(state, [] {
+        hand_written_int_memo memo;
+        for (std::int64_t k = 0; k < rss_entries; ++k) benchmark::DoNotOptimize(memo(k));
+        benchmark::ClobberMemory();
+    });
+}
+BENCHMARK(BM_IntMemoResidentBytesPerEntry)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+void BM_IntMemoryResidentBytesPerEntry(benchmark::State& state) {
+    run_resident_bytes_per_entry(state, [] {
+        cachier::options o;
+        o.backend = cachier::memory_backend();
+        auto f = cachier::cachier("bench.memory.resident", work, o);
+        for (std::int64_t k = 0; k < rss_entries; ++k) benchmark::DoNotOptimize(f(k));
+        benchmark::ClobberMemory();
+    });
+}
+BENCHMARK(BM_IntMemoryResidentBytesPerEntry)->Iterations(1)->Unit(benchmark::kMillisecond);
+
 const bool goals = add_goals({
     {"memory hit / hand-written memo hit (<= 1.5x)", "BM_MemoryHit", "BM_MemoBaselineHit", 0, 1.5, false, "ns"},
     {"int64 -> int64 memory hit / int memo hit (<= 2x)", "BM_IntMemoryHit", "BM_IntMemoBaselineHit", 0, 2.0, false, "ns"},
@@ -132,6 +251,12 @@ const bool goals = add_goals({
      "BM_MemoryMissStream/real_time", 0, 0, true, "k/s"},
     {"memory hits/s, 2 threads / 1 thread (>= 1.8x)", "BM_MemoryHitThreads/real_time/threads:2",
      "BM_MemoryHitThreads/real_time/threads:1", 0, 1.8, true, "M/s"},
+    {"private memos' hits/s, 2 threads / 1 (the machine, no goal)", "BM_PrivateMemoHitThreads/real_time/threads:2",
+     "BM_PrivateMemoHitThreads/real_time/threads:1", 0, 0, true, "M/s"},
+    {"1,000,000-double vector memory hit / memo hit (<= 1.5x)", "BM_LargeMemoryHit", "BM_LargeMemoBaselineHit", 0, 1.5,
+     false, "us"},
+    {"resident bytes per int64 entry, memory / memo (<= 2x)", "BM_IntMemoryResidentBytesPerEntry/iterations:1",
+     "BM_IntMemoResidentBytesPerEntry/iterations:1", 0, 2.0, false, "B"},
 });
 
 }  // namespace

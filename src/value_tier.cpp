@@ -35,31 +35,36 @@ void value_tier::spin_lock::lock() noexcept {
     }
 }
 
+bool value_tier::fresh(std::int64_t stored_at, std::int64_t kept_at, std::chrono::nanoseconds max_age,
+                       bool early_refresh) const noexcept {
+    const bool ages = max_age != std::chrono::nanoseconds::max();
+    const bool unheard = max_age_unheard_ != std::chrono::nanoseconds::max().count();
+    if (!ages && !unheard) return true;
+    const std::int64_t now = coarse_now_ns();
+    if (unheard && now - kept_at > max_age_unheard_) return false;
+    if (!ages) return true;
+    std::int64_t limit = max_age.count();
+    if (early_refresh) limit -= limit / 10;  // the engine decides whether to refresh it early
+    return now - stored_at <= limit;
+}
+
 bool value_tier::read(std::string_view key, std::chrono::nanoseconds max_age, bool early_refresh,
                       call_site& site) const {
     if (max_age < std::chrono::nanoseconds::zero()) return false;
     const key_view k = view_of(key);
     const shard& s = shard_for(k);
+    if (site.inline_size() > 0 && key.size() <= small_value_table::max_key_size) {
+        small_entry found;
+        if (!s.small.find(k.bytes, k.hash, found) || !fresh(found.stored_at, found.kept_at, max_age, early_refresh))
+            return false;
+        site.take(found.bytes.data());
+        return true;
+    }
     std::shared_ptr<const void> reference;
     {
         const spread_lock::read_guard lock(s.lock);
         const entry* found = s.entries.find(k.bytes, k.hash);
-        if (found == nullptr) return false;
-        const bool ages = max_age != std::chrono::nanoseconds::max();
-        const bool unheard = max_age_unheard_ != std::chrono::nanoseconds::max().count();
-        if (ages || unheard) {
-            const std::int64_t now = coarse_now_ns();
-            if (unheard && now - found->kept_at > max_age_unheard_) return false;
-            if (ages) {
-                std::int64_t limit = max_age.count();
-                if (early_refresh) limit -= limit / 10;  // the engine decides whether to refresh it early
-                if (now - found->stored_at > limit) return false;
-            }
-        }
-        if (!found->value) {
-            site.take(found->bytes.data());
-            return true;
-        }
+        if (found == nullptr || !fresh(found->stored_at, found->kept_at, max_age, early_refresh)) return false;
         if (site.copies_cheaply()) {
             site.take(found->value.get());
             return true;
@@ -76,11 +81,6 @@ std::uint64_t value_tier::stamp(std::string_view entry) const noexcept {
 
 void value_tier::keep(std::string_view key, std::string_view entry_name, std::shared_ptr<const void> value,
                       std::size_t inline_size, std::chrono::nanoseconds age, std::uint64_t stamp) {
-    entry kept{std::move(value), {}, 0, 0, 0};
-    if (inline_size > 0 && inline_size <= kept.bytes.size() && kept.value) {
-        std::memcpy(kept.bytes.data(), kept.value.get(), inline_size);
-        kept.value.reset();
-    }
     const key_view k = view_of(key);
     const key_view e = digested_ ? view_of(entry_name) : k;
     const std::int64_t now = coarse_now_ns();
@@ -90,7 +90,7 @@ void value_tier::keep(std::string_view key, std::string_view entry_name, std::sh
     shard& s = shard_for(k);
     if (st.changes.load(std::memory_order_relaxed) != stamp || st.in_flight > 0) {
         const spread_lock::write_guard lock(s.lock);
-        s.entries.erase(k.bytes, k.hash);  // the entry may have changed: the backend has the truth
+        erase(s, k);  // the entry may have changed: the backend has the truth
         return;
     }
     if (digested_) {
@@ -98,28 +98,46 @@ void value_tier::keep(std::string_view key, std::string_view entry_name, std::sh
             // Index entries of values dropped for room pile up: start the stripe afresh, with the
             // values it names.
             st.arguments.clear();
+            const auto named_here = [&](std::uint64_t entry_hash) {
+                return &stripe_for(key_view{{}, entry_hash}) == &st;
+            };
             for (shard& other : shards_) {
                 const spread_lock::write_guard lock(other.lock);
-                other.entries.erase_if(
-                    [&](const entry& kept) { return &stripe_for(key_view{{}, kept.entry_hash}) == &st; });
+                other.entries.erase_if([&](const entry& kept) { return named_here(kept.entry_hash); });
+                other.small.erase_if([&](const small_entry& kept) { return named_here(kept.entry_hash); });
             }
         }
         st.arguments.insert_or_assign(stored_key{std::string(entry_name), e.hash}, std::string(key));
     }
     const spread_lock::write_guard lock(s.lock);
+    const std::int64_t stored_at = now - age.count();
+    if (inline_size > 0 && inline_size <= sizeof(small_entry::bytes) && key.size() <= small_value_table::max_key_size &&
+        value) {
+        small_entry kept;
+        std::memcpy(kept.bytes.data(), value.get(), inline_size);
+        kept.stored_at = stored_at;
+        kept.kept_at = now;
+        kept.entry_hash = e.hash;
+        if (small_entry present; s.small.size() >= max_per_shard_ && !s.small.find(k.bytes, k.hash, present))
+            s.small.erase_any();  // any value: the backend keeps it
+        s.small.insert_or_assign(k.bytes, k.hash, kept);
+        return;
+    }
     if (s.entries.size() >= max_per_shard_ && s.entries.find(k.bytes, k.hash) == nullptr)
         s.entries.erase_any();  // any value: the backend keeps it
-    kept.stored_at = now - age.count();
-    kept.kept_at = now;
-    kept.entry_hash = e.hash;
-    replaced = s.entries.insert_or_assign(k.bytes, k.hash, std::move(kept));
+    replaced = s.entries.insert_or_assign(k.bytes, k.hash, entry{std::move(value), stored_at, now, e.hash});
 }
 
 void value_tier::forget(std::string_view key) {
     const key_view k = view_of(key);
     shard& s = shard_for(k);
     const spread_lock::write_guard lock(s.lock);
-    s.entries.erase(k.bytes, k.hash);
+    erase(s, k);
+}
+
+void value_tier::erase(shard& s, const key_view& key) noexcept {
+    s.entries.erase(key.bytes, key.hash);
+    s.small.erase(key.bytes, key.hash);
 }
 
 namespace {
@@ -144,6 +162,7 @@ void value_tier::on_function_change(change_kind kind) noexcept {
     for (shard& s : shards_) {
         const spread_lock::write_guard lock(s.lock);
         s.entries.clear();
+        s.small.clear();
     }
 }
 
@@ -166,7 +185,7 @@ void value_tier::on_change(const change_event& event) noexcept {
     if (!digested_) {
         shard& s = shard_for(e);
         const spread_lock::write_guard lock(s.lock);
-        s.entries.erase(e.bytes, e.hash);
+        erase(s, e);
         return;
     }
     const auto named = st.arguments.find(e);
@@ -175,7 +194,7 @@ void value_tier::on_change(const change_event& event) noexcept {
     {
         shard& s = shard_for(k);
         const spread_lock::write_guard lock(s.lock);
-        s.entries.erase(k.bytes, k.hash);
+        erase(s, k);
     }
     st.arguments.erase(named);
 }

@@ -26,6 +26,7 @@
 
 #include "byte_key_table.hpp"
 #include "fork.hpp"
+#include "small_value_table.hpp"
 #include "spread_lock.hpp"
 
 namespace cachier::detail {
@@ -47,7 +48,8 @@ public:
 
     /// Keeps `value` (stored `age` ago) for `key`, whose backend entry is `entry`, unless a change of
     /// that entry was heard since `stamp` (this call's own changes aside) or one is being made.
-    /// With `inline_size` (call_site::inline_size), the value's bytes are kept in place of `value`.
+    /// With `inline_size` (call_site::inline_size) and a short key, the value's bytes are kept in
+    /// place of `value`.
     void keep(std::string_view key, std::string_view entry, std::shared_ptr<const void> value, std::size_t inline_size,
               std::chrono::nanoseconds age, std::uint64_t stamp);
 
@@ -105,9 +107,7 @@ private:
         }
     };
     struct entry {
-        std::shared_ptr<const void> value;  // null: the value is `bytes`
-        // A small trivially copyable value, in place: a hit reads no other cache line for it.
-        alignas(16) std::array<std::byte, 16> bytes{};
+        std::shared_ptr<const void> value;
         std::int64_t stored_at;  // coarse monotonic clock, ns
         std::int64_t kept_at;    // when it was last read or stored, same clock
         std::uint64_t entry_hash;  // of its backend entry's name: which stripe names it
@@ -123,11 +123,14 @@ private:
     private:
         std::atomic<bool> locked_{false};
     };
-    /// Values by encoded arguments. A hit locks the slot of its CPU only, so hits on different
-    /// cores write no common cache line; a large value is copied after the lock is released.
+    /// Values by encoded arguments. Small values with short keys (call_site::inline_size) are held
+    /// in place in `small`, read without a lock; the others in `entries`, where a hit locks the slot
+    /// of its CPU only, so that hits on different cores write no common cache line, and a large
+    /// value is copied after the lock is released. Every writer holds the whole lock.
     struct alignas(64) shard {
         mutable spread_lock lock;
         byte_key_table<entry> entries;
+        small_value_table small;
     };
     /// Change counts by backend entry, and (digested backends) which arguments an entry holds.
     /// Taken before a shard when both are.
@@ -145,6 +148,11 @@ private:
     [[nodiscard]] shard& shard_for(const key_view& key) const noexcept { return shards_[key.hash >> 59]; }
     [[nodiscard]] stripe& stripe_for(const key_view& entry) const noexcept { return stripes_[entry.hash >> 59]; }
     [[nodiscard]] const own_call* own_call_of(std::string_view entry) const noexcept;
+    /// Whether a value stored at `stored_at` and kept at `kept_at` may be served.
+    [[nodiscard]] bool fresh(std::int64_t stored_at, std::int64_t kept_at, std::chrono::nanoseconds max_age,
+                             bool early_refresh) const noexcept;
+    /// Drops the value of `key` from both tables; the caller holds the shard's whole lock.
+    static void erase(shard& s, const key_view& key) noexcept;
 
     const std::string function_;
     const std::size_t max_per_shard_;
@@ -153,7 +161,10 @@ private:
     mutable std::array<shard, shard_count> shards_;
     mutable std::array<stripe, shard_count> stripes_;
     on_fork_child fork_{[this] {
-        for (auto& s : shards_) s.lock.renew();
+        for (auto& s : shards_) {
+            s.lock.renew();
+            s.small.renew();
+        }
         for (auto& st : stripes_) st.lock.renew();
     }};
 };
