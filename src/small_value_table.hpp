@@ -49,7 +49,6 @@ public:
                 continue;
             }
             const bool found = look_up(wanted, hash, out);
-            std::atomic_thread_fence(std::memory_order_acquire);
             if (sequence_.load(std::memory_order_relaxed) == before) return found;
         }
     }
@@ -66,7 +65,7 @@ public:
         std::size_t at = hash & mask;
         for (;; at = (at + 1) & mask) {
             const slot& s = table->at[at];
-            if (s.meta.load(std::memory_order_relaxed) == 0) {
+            if (s.meta.load(std::memory_order_acquire) == 0) {
                 ++size_;
                 break;
             }
@@ -84,7 +83,7 @@ public:
         const std::size_t mask = table->size - 1;
         for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
             const slot& s = table->at[at];
-            if (s.meta.load(std::memory_order_relaxed) == 0) return false;
+            if (s.meta.load(std::memory_order_acquire) == 0) return false;
             if (matches(s, k, hash)) {
                 const write_section section(sequence_);
                 remove_at(*table, at);
@@ -98,7 +97,7 @@ public:
         slots* table = current();
         if (table == nullptr || size_ == 0) return;
         const std::size_t mask = table->size - 1;
-        while (table->at[cursor_ & mask].meta.load(std::memory_order_relaxed) == 0) cursor_ = (cursor_ + 1) & mask;
+        while (table->at[cursor_ & mask].meta.load(std::memory_order_acquire) == 0) cursor_ = (cursor_ + 1) & mask;
         const write_section section(sequence_);
         remove_at(*table, cursor_ & mask);
     }
@@ -111,7 +110,7 @@ public:
         const write_section section(sequence_);
         for (std::size_t at = 0; at < table->size;) {
             const slot& s = table->at[at];
-            if (s.meta.load(std::memory_order_relaxed) != 0 && doomed(entry_of(s))) {
+            if (s.meta.load(std::memory_order_acquire) != 0 && doomed(entry_of(s))) {
                 remove_at(*table, at);  // may move a later entry here: look at this slot again
                 continue;
             }
@@ -124,7 +123,7 @@ public:
         slots* table = current();
         if (table == nullptr) return;
         const write_section section(sequence_);
-        for (std::size_t at = 0; at < table->size; ++at) table->at[at].meta.store(0, std::memory_order_relaxed);
+        for (std::size_t at = 0; at < table->size; ++at) table->at[at].meta.store(0, std::memory_order_release);
         size_ = 0;
     }
 
@@ -133,12 +132,12 @@ public:
 
     /// In a forked child: a writer of the parent may have stopped midway; start empty if so.
     void renew() noexcept {
-        const std::uint64_t count = sequence_.load(std::memory_order_relaxed);
+        const std::uint64_t count = sequence_.load(std::memory_order_acquire);
         if ((count & 1U) == 0) return;
         if (slots* table = current())
-            for (std::size_t at = 0; at < table->size; ++at) table->at[at].meta.store(0, std::memory_order_relaxed);
+            for (std::size_t at = 0; at < table->size; ++at) table->at[at].meta.store(0, std::memory_order_release);
         size_ = 0;
-        sequence_.store(count + 1, std::memory_order_relaxed);
+        sequence_.store(count + 1, std::memory_order_release);
     }
 
 private:
@@ -171,7 +170,6 @@ private:
     public:
         explicit write_section(std::atomic<std::uint64_t>& sequence) noexcept : sequence_(sequence) {
             sequence_.store(sequence_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-            std::atomic_thread_fence(std::memory_order_release);
         }
         ~write_section() { sequence_.store(sequence_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
         write_section(const write_section&) = delete;
@@ -192,10 +190,10 @@ private:
     [[nodiscard]] slots* current() const noexcept { return table_.load(std::memory_order_acquire); }
 
     static bool matches(const slot& s, const small_key& k, std::uint64_t hash) noexcept {
-        if (s.hash.load(std::memory_order_relaxed) != hash || s.meta.load(std::memory_order_relaxed) != k.meta)
+        if (s.hash.load(std::memory_order_acquire) != hash || s.meta.load(std::memory_order_acquire) != k.meta)
             return false;
         for (std::size_t w = 0; w < key_word_count; ++w)
-            if (s.key[w].load(std::memory_order_relaxed) != k.words[w]) return false;
+            if (s.key[w].load(std::memory_order_acquire) != k.words[w]) return false;
         return true;
     }
 
@@ -207,7 +205,7 @@ private:
         std::size_t at = hash & mask;
         for (std::size_t probes = 0; probes < table->size; ++probes, at = (at + 1) & mask) {
             const slot& s = table->at[at];
-            if (s.meta.load(std::memory_order_relaxed) == 0) return false;
+            if (s.meta.load(std::memory_order_acquire) == 0) return false;
             if (matches(s, wanted, hash)) {
                 out = entry_of(s);
                 return true;
@@ -218,52 +216,52 @@ private:
 
     static small_entry entry_of(const slot& s) noexcept {
         small_entry e;
-        const value_words value{s.value[0].load(std::memory_order_relaxed), s.value[1].load(std::memory_order_relaxed)};
+        const value_words value{s.value[0].load(std::memory_order_acquire), s.value[1].load(std::memory_order_acquire)};
         std::memcpy(e.bytes.data(), value.data(), e.bytes.size());
-        e.stored_at = s.stored_at.load(std::memory_order_relaxed);
-        e.kept_at = s.kept_at.load(std::memory_order_relaxed);
-        e.entry_hash = s.entry_hash.load(std::memory_order_relaxed);
+        e.stored_at = s.stored_at.load(std::memory_order_acquire);
+        e.kept_at = s.kept_at.load(std::memory_order_acquire);
+        e.entry_hash = s.entry_hash.load(std::memory_order_acquire);
         return e;
     }
 
     static void write(slot& s, const small_key& k, std::uint64_t hash, const small_entry& e) noexcept {
         value_words value{};
         std::memcpy(value.data(), e.bytes.data(), e.bytes.size());
-        s.hash.store(hash, std::memory_order_relaxed);
-        for (std::size_t w = 0; w < key_word_count; ++w) s.key[w].store(k.words[w], std::memory_order_relaxed);
-        s.value[0].store(value[0], std::memory_order_relaxed);
-        s.value[1].store(value[1], std::memory_order_relaxed);
-        s.stored_at.store(e.stored_at, std::memory_order_relaxed);
-        s.kept_at.store(e.kept_at, std::memory_order_relaxed);
-        s.entry_hash.store(e.entry_hash, std::memory_order_relaxed);
-        s.meta.store(k.meta, std::memory_order_relaxed);
+        s.hash.store(hash, std::memory_order_release);
+        for (std::size_t w = 0; w < key_word_count; ++w) s.key[w].store(k.words[w], std::memory_order_release);
+        s.value[0].store(value[0], std::memory_order_release);
+        s.value[1].store(value[1], std::memory_order_release);
+        s.stored_at.store(e.stored_at, std::memory_order_release);
+        s.kept_at.store(e.kept_at, std::memory_order_release);
+        s.entry_hash.store(e.entry_hash, std::memory_order_release);
+        s.meta.store(k.meta, std::memory_order_release);
     }
 
     static void copy_slot(slot& to, const slot& from) noexcept {
-        to.hash.store(from.hash.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        to.hash.store(from.hash.load(std::memory_order_acquire), std::memory_order_release);
         for (std::size_t w = 0; w < key_word_count; ++w)
-            to.key[w].store(from.key[w].load(std::memory_order_relaxed), std::memory_order_relaxed);
+            to.key[w].store(from.key[w].load(std::memory_order_acquire), std::memory_order_release);
         for (std::size_t w = 0; w < 2; ++w)
-            to.value[w].store(from.value[w].load(std::memory_order_relaxed), std::memory_order_relaxed);
-        to.stored_at.store(from.stored_at.load(std::memory_order_relaxed), std::memory_order_relaxed);
-        to.kept_at.store(from.kept_at.load(std::memory_order_relaxed), std::memory_order_relaxed);
-        to.entry_hash.store(from.entry_hash.load(std::memory_order_relaxed), std::memory_order_relaxed);
-        to.meta.store(from.meta.load(std::memory_order_relaxed), std::memory_order_relaxed);
+            to.value[w].store(from.value[w].load(std::memory_order_acquire), std::memory_order_release);
+        to.stored_at.store(from.stored_at.load(std::memory_order_acquire), std::memory_order_release);
+        to.kept_at.store(from.kept_at.load(std::memory_order_acquire), std::memory_order_release);
+        to.entry_hash.store(from.entry_hash.load(std::memory_order_acquire), std::memory_order_release);
+        to.meta.store(from.meta.load(std::memory_order_acquire), std::memory_order_release);
     }
 
     // Empties slot `at` and moves back each following slot of its run that may sit there (its home
     // is not cyclically within (at, next]). Inside a write section.
     void remove_at(slots& table, std::size_t at) noexcept {
         const std::size_t mask = table.size - 1;
-        for (std::size_t next = (at + 1) & mask; table.at[next].meta.load(std::memory_order_relaxed) != 0;
+        for (std::size_t next = (at + 1) & mask; table.at[next].meta.load(std::memory_order_acquire) != 0;
              next = (next + 1) & mask) {
-            const std::size_t home = table.at[next].hash.load(std::memory_order_relaxed) & mask;
+            const std::size_t home = table.at[next].hash.load(std::memory_order_acquire) & mask;
             const bool stays = at <= next ? (at < home && home <= next) : (at < home || home <= next);
             if (stays) continue;
             copy_slot(table.at[at], table.at[next]);
             at = next;
         }
-        table.at[at].meta.store(0, std::memory_order_relaxed);
+        table.at[at].meta.store(0, std::memory_order_release);
         --size_;
     }
 
@@ -274,9 +272,9 @@ private:
             const std::size_t mask = bigger->size - 1;
             for (std::size_t i = 0; i < old->size; ++i) {
                 const slot& s = old->at[i];
-                if (s.meta.load(std::memory_order_relaxed) == 0) continue;
-                std::size_t at = s.hash.load(std::memory_order_relaxed) & mask;
-                while (bigger->at[at].meta.load(std::memory_order_relaxed) != 0) at = (at + 1) & mask;
+                if (s.meta.load(std::memory_order_acquire) == 0) continue;
+                std::size_t at = s.hash.load(std::memory_order_acquire) & mask;
+                while (bigger->at[at].meta.load(std::memory_order_acquire) != 0) at = (at + 1) & mask;
                 copy_slot(bigger->at[at], s);
             }
         }
