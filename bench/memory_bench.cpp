@@ -178,6 +178,19 @@ void BM_LargeMemoryHit(benchmark::State& state) {
 }
 BENCHMARK(BM_LargeMemoryHit)->Unit(benchmark::kMicrosecond);
 
+// The same hits through shared(): the kept vector itself, no copy.
+void BM_LargeMemorySharedHit(benchmark::State& state) {
+    cachier::options o;
+    o.backend = cachier::memory_backend();
+    auto f = cachier::cachier("bench.memory.large_shared", large_series, o);
+    std::int64_t k = 0;
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(f.shared(k)->data());
+        k = (k + 1) % large_keys;
+    }
+}
+BENCHMARK(BM_LargeMemorySharedHit)->Unit(benchmark::kMicrosecond);
+
 // Memory per entry: a forked child (a heap of its own) stores 1,000,000 int64 -> int64 values and
 // reports how much its resident set grew, per entry.
 constexpr std::int64_t rss_entries = 1'000'000;
@@ -255,6 +268,8 @@ const bool goals = add_goals({
      "BM_PrivateMemoHitThreads/real_time/threads:1", 0, 0, true, "M/s"},
     {"1,000,000-double vector memory hit / memo hit (<= 1.5x)", "BM_LargeMemoryHit", "BM_LargeMemoBaselineHit", 0, 1.5,
      false, "us"},
+    {"1,000,000-double vector, shared() hit / memo hit (no goal)", "BM_LargeMemorySharedHit",
+     "BM_LargeMemoBaselineHit", 0, 0, false, "us"},
     {"resident bytes per int64 entry, memory / memo (<= 2x)", "BM_IntMemoryResidentBytesPerEntry/iterations:1",
      "BM_IntMemoResidentBytesPerEntry/iterations:1", 0, 2.0, false, "B"},
 });

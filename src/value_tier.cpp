@@ -71,7 +71,7 @@ bool value_tier::read(std::string_view key, std::chrono::nanoseconds max_age, bo
         }
         reference = found->value;
     }
-    site.take(reference.get());
+    site.take_shared(std::move(reference));
     return true;
 }
 

@@ -159,6 +159,22 @@ public:
         return {std::move(*s.result), status};
     }
 
+    /// A cached call that returns the value shared and immutable: a hit served by the in-process
+    /// tier hands out the value the tier keeps, without copying it (for large results: a vector
+    /// of a million elements costs the same as an integer). Values of other hits are decoded once.
+    [[nodiscard]] std::shared_ptr<const result_type> shared(A... args) const {
+        return call_shared(call_options{}, std::forward<A>(args)...);
+    }
+
+    /// shared() with per-call options.
+    [[nodiscard]] std::shared_ptr<const result_type> call_shared(const call_options& options, A... args) const {
+        const std::string key = key_bytes(args...);
+        site s(fn_, std::forward_as_tuple(args...), true);
+        detail::run_call(*state_, options, key, s);
+        return s.shared_result ? std::move(s.shared_result)
+                               : std::make_shared<const result_type>(std::move(*s.result));
+    }
+
     /// The fresh stored value of these arguments, if there is one. Never calls the function, never
     /// claims and never waits for another caller's computation; a failing backend is reported (log,
     /// metrics) and reads as no value.
@@ -220,10 +236,10 @@ private:
 
     struct site final : detail::call_site {
         static constexpr bool trivial = std::is_trivially_copyable_v<result_type>;
-        site(const std::shared_ptr<const F>& fn, argument_refs args)
+        site(const std::shared_ptr<const F>& fn, argument_refs args, bool wants_shared = false)
             : call_site(trivial && sizeof(result_type) <= 64,
                         trivial && sizeof(result_type) <= 16 && alignof(result_type) <= 16 ? sizeof(result_type) : 0),
-              fn(fn), args(args) {}
+              fn(fn), args(args), wants_shared(wants_shared) {}
 
         detail::computed_value compute() override {
             result.emplace(std::apply([this](auto&... a) { return std::invoke(*fn, a...); }, args));
@@ -247,11 +263,25 @@ private:
         }
 
         void take(const void* kept) override { result.emplace(*static_cast<const result_type*>(kept)); }
-        std::shared_ptr<const void> share() override { return std::make_shared<const result_type>(*result); }
+        void take_shared(std::shared_ptr<const void> kept) override {
+            if (wants_shared) {
+                shared_result = std::static_pointer_cast<const result_type>(std::move(kept));
+            } else {
+                take(kept.get());
+            }
+        }
+        std::shared_ptr<const void> share() override {
+            if (!wants_shared) return std::make_shared<const result_type>(*result);
+            // The caller gets the very value the tier keeps.
+            if (!shared_result) shared_result = std::make_shared<const result_type>(std::move(*result));
+            return shared_result;
+        }
 
         const std::shared_ptr<const F>& fn;
         argument_refs args;
         std::optional<result_type> result;
+        bool wants_shared;
+        std::shared_ptr<const result_type> shared_result;  // set instead of `result` in shared calls
     };
 
     std::shared_ptr<detail::function_state> state_;

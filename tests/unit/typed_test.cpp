@@ -156,3 +156,47 @@ TEST(Typed, AValueThatCannotBeEncodedIsReturnedAndReported) {
 TEST(Typed, EmptyNameIsAConfigError) {
     EXPECT_THROW((void)cachier::cachier("", [](int x) { return x; }, memory_options()), cachier::config_error);
 }
+
+// A large result handed out by reference: hits of shared() return the value the in-process tier
+// keeps, not a copy, and it stays valid after the entry goes.
+TEST(Typed, SharedHitsHandOutTheKeptValueItself) {
+    std::atomic<int> calls{0};
+    auto f = cachier::cachier(
+        "typed.shared_large",
+        [&](int n) {
+            ++calls;
+            return std::vector<double>(static_cast<std::size_t>(n), 0.5);
+        },
+        memory_options());
+    const std::shared_ptr<const std::vector<double>> first = f.shared(100'000);
+    const std::shared_ptr<const std::vector<double>> second = f.shared(100'000);
+    ASSERT_TRUE(first && second);
+    EXPECT_EQ(first.get(), second.get()) << "the second hit copied the value";
+    EXPECT_EQ(first->size(), 100'000U);
+    EXPECT_EQ(f(100'000), *first) << "plain calls still get a copy of the same value";
+    EXPECT_EQ(calls.load(), 1);
+    EXPECT_TRUE(f.invalidate(100'000));
+    EXPECT_EQ(first->size(), 100'000U) << "a handed-out value outlives its entry";
+    EXPECT_NE(f.shared(100'000).get(), first.get()) << "recomputed after the invalidation";
+    EXPECT_EQ(calls.load(), 2);
+}
+
+// Where no tier keeps decoded values (a bounded function, a file backend), shared() decodes.
+TEST(Typed, SharedCallsWorkWithoutAKeptValue) {
+    cachier::test::scratch_dir dir;
+    cachier::options on_file;
+    on_file.backend = cachier::file_backend(dir.path());
+    cachier::options bounded = memory_options();
+    bounded.max_entries = 10;
+    for (const cachier::options& o : {on_file, bounded}) {
+        int calls = 0;
+        auto f = cachier::cachier("typed.shared_decoded", [&](int x) {
+            ++calls;
+            return std::string(static_cast<std::size_t>(x), 'v');
+        }, o);
+        EXPECT_EQ(*f.shared(3), "vvv");
+        EXPECT_EQ(*f.call_shared({}, 3), "vvv");
+        EXPECT_EQ(*f.shared(4), "vvvv");
+        EXPECT_EQ(calls, 2);
+    }
+}

@@ -39,6 +39,9 @@ public:
     virtual std::function<computed_value()> detach() = 0;
     /// Copies a value the in-process tier keeps (of the result type) into the caller's result.
     virtual void take(const void* kept) = 0;
+    /// Gives the caller a value the in-process tier keeps (of the result type): a reference where
+    /// the caller asked for one, else a copy.
+    virtual void take_shared(std::shared_ptr<const void> kept) = 0;
     /// The caller's result, shared and immutable, for the in-process tier to keep.
     virtual std::shared_ptr<const void> share() = 0;
 
