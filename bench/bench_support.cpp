@@ -1,9 +1,12 @@
 #include "bench_support.hpp"
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <string>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cachier/cachier.hpp>
@@ -130,6 +133,66 @@ std::filesystem::path bench_dir(const std::string& name) {
     return dir;
 }
 
+namespace {
+
+std::map<std::string, std::function<void()>>& resident_fills() {
+    static std::map<std::string, std::function<void()>> fills;
+    return fills;
+}
+
+long resident_bytes() {
+    long pages = 0;
+    long resident = 0;
+    if (FILE* statm = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(statm, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        std::fclose(statm);
+    }
+    return resident * ::sysconf(_SC_PAGESIZE);
+}
+
+constexpr const char* resident_flag = "--cachier-resident-fill";
+
+// The fill of `name`, in this process: prints the growth of the resident set.
+int run_resident_fill(const std::string& name) {
+    const auto found = resident_fills().find(name);
+    if (found == resident_fills().end()) return 2;
+    const long before = resident_bytes();
+    found->second();
+    std::printf("%ld\n", resident_bytes() - before);
+    return 0;
+}
+
+}  // namespace
+
+bool add_resident_fill(std::string name, std::function<void()> fill) {
+    resident_fills().emplace(std::move(name), std::move(fill));
+    return true;
+}
+
+double measure_resident_growth(const std::string& name) {
+    std::array<char, 4096> self{};
+    const ssize_t length = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
+    if (length <= 0) return -1;
+    int ends[2];
+    if (::pipe(ends) != 0) return -1;
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::dup2(ends[1], STDOUT_FILENO);
+        ::close(ends[0]);
+        ::close(ends[1]);
+        ::execl(self.data(), self.data(), resident_flag, name.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    ::close(ends[1]);
+    std::string out;
+    std::array<char, 64> buffer{};
+    for (ssize_t n; (n = ::read(ends[0], buffer.data(), buffer.size())) > 0;) out.append(buffer.data(), static_cast<std::size_t>(n));
+    ::close(ends[0]);
+    int status = 0;
+    if (child < 0 || ::waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+    return std::strtod(out.c_str(), nullptr);
+}
+
 bool add_goals(std::vector<goal> goals) {
     all_goals().insert(all_goals().end(), goals.begin(), goals.end());
     return true;
@@ -139,6 +202,7 @@ bool add_goals(std::vector<goal> goals) {
 
 int main(int argc, char** argv) {
     cachier::set_log_callback(nullptr);
+    if (argc == 3 && std::string(argv[1]) == cachier::bench::resident_flag) return cachier::bench::run_resident_fill(argv[2]);
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     // Colours only on a terminal, so that logs and the README copy stay plain text.

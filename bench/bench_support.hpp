@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -131,5 +132,12 @@ struct goal {
 
 /// Registers this program's goals (at static initialization); returns true.
 bool add_goals(std::vector<goal> goals);
+
+/// Registers `fill` under `name` (at static initialization) for measure_resident_growth; returns true.
+bool add_resident_fill(std::string name, std::function<void()> fill);
+
+/// Starts this program again to run only the fill registered as `name`, in a fresh process with
+/// nothing else on its heap, and returns how many bytes its resident set grew; negative on failure.
+double measure_resident_growth(const std::string& name);
 
 }  // namespace cachier::bench

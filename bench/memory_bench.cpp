@@ -1,16 +1,12 @@
 // Memory backend benchmarks.
 // Run: build/default/bench/cachier_bench_memory (Release), or every program with scripts/bench.sh.
 
-#include <cstdio>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cachier/cachier.hpp>
 
@@ -191,69 +187,38 @@ void BM_LargeMemorySharedHit(benchmark::State& state) {
 }
 BENCHMARK(BM_LargeMemorySharedHit)->Unit(benchmark::kMicrosecond);
 
-// Memory per entry: a forked child (a heap of its own) stores 1,000,000 int64 -> int64 values and
-// reports how much its resident set grew, per entry.
+// Memory per entry: a fresh process (this program started again) stores 1,000,000 int64 -> int64
+// values and reports how much its resident set grew, per entry.
 constexpr std::int64_t rss_entries = 1'000'000;
 
-long resident_bytes() {
-    long pages = 0;
-    long resident = 0;
-    if (FILE* statm = std::fopen("/proc/self/statm", "r")) {
-        if (std::fscanf(statm, "%ld %ld", &pages, &resident) != 2) resident = 0;
-        std::fclose(statm);
+// Each fill leaves its map in place (leaked: the process ends right after the measurement).
+const bool resident_fills = add_resident_fill("memo",
+                                              [] {
+                                                  auto* memo = new hand_written_int_memo;
+                                                  for (std::int64_t k = 0; k < rss_entries; ++k)
+                                                      benchmark::DoNotOptimize((*memo)(k));
+                                              }) &&
+                            add_resident_fill("memory", [] {
+                                cachier::options o;
+                                o.backend = cachier::memory_backend();
+                                auto* f = new auto(cachier::cachier("bench.memory.resident", work, o));
+                                for (std::int64_t k = 0; k < rss_entries; ++k) benchmark::DoNotOptimize((*f)(k));
+                            });
+
+void run_resident_bytes_per_entry(benchmark::State& state, const std::string& fill) {
+    double grown = 0;
+    for (auto _ : state) grown = measure_resident_growth(fill);
+    if (grown < 0) {
+        state.SkipWithError("the measuring process failed");
+        return;
     }
-    return resident * ::sysconf(_SC_PAGESIZE);
+    state.counters["bytes_per_entry"] = grown / static_cast<double>(rss_entries);
 }
 
-template <class Fill>
-void run_resident_bytes_per_entry(benchmark::State& state, Fill fill) {
-    double per_entry = 0;
-    for (auto _ : state) {
-        int ends[2];
-        if (::pipe(ends) != 0) {
-            state.SkipWithError("pipe failed");
-            return;
-        }
-        const pid_t child = ::fork();
-        if (child == 0) {
-            ::close(ends[0]);
-            const long before = resident_bytes();
-            fill();
-            const double grown = static_cast<double>(resident_bytes() - before) / static_cast<double>(rss_entries);
-            const bool written = ::write(ends[1], &grown, sizeof grown) == static_cast<ssize_t>(sizeof grown);
-            ::_exit(written ? 0 : 1);
-        }
-        ::close(ends[1]);
-        const bool read = child > 0 && ::read(ends[0], &per_entry, sizeof per_entry) == static_cast<ssize_t>(sizeof per_entry);
-        ::close(ends[0]);
-        int status = 0;
-        if (child > 0) ::waitpid(child, &status, 0);
-        if (!read) {
-            state.SkipWithError("the measuring child failed");
-            return;
-        }
-    }
-    state.counters["bytes_per_entry"] = per_entry;
-}
-
-void BM_IntMemoResidentBytesPerEntry(benchmark::State& state) {
-    run_resident_bytes_per_entry(state, [] {
-        hand_written_int_memo memo;
-        for (std::int64_t k = 0; k < rss_entries; ++k) benchmark::DoNotOptimize(memo(k));
-        benchmark::ClobberMemory();
-    });
-}
+void BM_IntMemoResidentBytesPerEntry(benchmark::State& state) { run_resident_bytes_per_entry(state, "memo"); }
 BENCHMARK(BM_IntMemoResidentBytesPerEntry)->Iterations(1)->Unit(benchmark::kMillisecond);
 
-void BM_IntMemoryResidentBytesPerEntry(benchmark::State& state) {
-    run_resident_bytes_per_entry(state, [] {
-        cachier::options o;
-        o.backend = cachier::memory_backend();
-        auto f = cachier::cachier("bench.memory.resident", work, o);
-        for (std::int64_t k = 0; k < rss_entries; ++k) benchmark::DoNotOptimize(f(k));
-        benchmark::ClobberMemory();
-    });
-}
+void BM_IntMemoryResidentBytesPerEntry(benchmark::State& state) { run_resident_bytes_per_entry(state, "memory"); }
 BENCHMARK(BM_IntMemoryResidentBytesPerEntry)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 const bool goals = add_goals({
