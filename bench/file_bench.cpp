@@ -7,6 +7,10 @@
 #include <stdexcept>
 #include <string>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cachier/cachier.hpp>
 
 #include "bench_support.hpp"
@@ -71,6 +75,42 @@ void BM_FileHitBounded(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_FileHitBounded)->Unit(benchmark::kMicrosecond);
+
+// Large values: a hit of a std::string of N bytes against opening and reading the entry's own file
+// into a fresh buffer of its size (what the hardware and the kernel cost).
+std::string large_value(std::int64_t size) { return std::string(static_cast<std::size_t>(size), 'v'); }
+
+auto large_value_function(std::int64_t size) {
+    cachier::options o;
+    o.backend = cachier::file_backend(bench_dir("large" + std::to_string(size)));
+    auto f = cachier::cachier("bench.file_large", large_value, o);
+    benchmark::DoNotOptimize(f(size));
+    return f;
+}
+
+void BM_FileHitLargeValue(benchmark::State& state) {
+    auto f = large_value_function(state.range(0));
+    for (auto _ : state) benchmark::DoNotOptimize(f(state.range(0)));
+    state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_FileHitLargeValue)->Arg(100)->Arg(100'000)->Arg(10'000'000)->Unit(benchmark::kMicrosecond);
+
+void BM_RawReadLargeValue(benchmark::State& state) {
+    auto f = large_value_function(state.range(0));
+    std::filesystem::path file;
+    for (const auto& entry : std::filesystem::directory_iterator(*f.cache_dpath())) file = entry.path();
+    for (auto _ : state) {
+        const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        struct stat st {};
+        ::fstat(fd, &st);
+        std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
+        benchmark::DoNotOptimize(::read(fd, bytes.data(), bytes.size()));
+        ::close(fd);
+        benchmark::DoNotOptimize(bytes);
+    }
+    state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_RawReadLargeValue)->Arg(100)->Arg(100'000)->Arg(10'000'000)->Unit(benchmark::kMicrosecond);
 
 // A miss: claim, compute, store (temp file + rename), release. Then streams of misses, unbounded
 // and with max_entries 1,000 (so that the stream keeps evicting), in real time: eviction runs on
