@@ -135,12 +135,13 @@ TEST_P(Conformance, NextTimeReturnsStaleAtOnceAndRefreshesOnceInBackground) {
         return x * 10 + n;
     };
     auto o = base_options();
-    // Long enough that the refreshed value is still fresh for any refresh queued as the first ends.
-    o.stale_after = 400ms;
+    // Long enough that the refreshed value is still fresh for any refresh queued as the first ends,
+    // even when that refresh starts late (a slow server under a sanitizer).
+    o.stale_after = 1200ms;
     o.next_time = true;
     auto f = cachier::cachier(fn_name(), fn, o);
     EXPECT_EQ(f(1), 11);
-    std::this_thread::sleep_for(450ms);
+    std::this_thread::sleep_for(1250ms);
     calls->store(100);  // the refresh will return 1 * 10 + 101
     std::vector<std::future<std::int64_t>> callers;
     const auto started = std::chrono::steady_clock::now();
