@@ -16,6 +16,7 @@
 #include "log.hpp"
 #include "random_seed.hpp"
 #include "thread_pool.hpp"
+#include "value_buffers.hpp"
 #include "value_tier.hpp"
 
 namespace cachier::detail {
@@ -23,6 +24,21 @@ namespace cachier::detail {
 using steady = std::chrono::steady_clock;
 
 static_assert(value_room == envelope::size, "the typed layer leaves room for the envelope");
+
+/// Gives the buffer of a read's value back for the thread's next read once the read's value has
+/// been decoded (declared after the read, so it runs before the read is destroyed).
+class recycle_value_on_exit {
+public:
+    explicit recycle_value_on_exit(read_result& found) noexcept : found_(found) {}
+    ~recycle_value_on_exit() {
+        if (found_.entry) recycle_value_buffer(std::move(found_.entry->value));
+    }
+    recycle_value_on_exit(const recycle_value_on_exit&) = delete;
+    recycle_value_on_exit& operator=(const recycle_value_on_exit&) = delete;
+
+private:
+    read_result& found_;
+};
 
 namespace {
 const std::string& claim_token_prefix();
@@ -360,6 +376,7 @@ private:
         // that hits never pay for it.
         if (!first_look_) generation_ = c_.settings.hub->generation(c_.ref);
         read_result found;
+        const recycle_value_on_exit recycle(found);
         try {
             if (force_claim_) {
                 found.claimed = c_.store().try_claim(c_.ref, token(), c_.settings.claim_lease);
@@ -621,6 +638,7 @@ bool peek(function_state& fn, std::string_view key_bytes, call_site& site) {
     call_context c{fn, settings, key.ref(), settings.verbose};
     if (c.sealed()) c.identity = envelope::identity(c.ref.function, c.ref.key);
     read_result found;
+    const recycle_value_on_exit recycle(found);
     try {
         found = c.store().read(c.ref, settings.stale_after);
     } catch (const std::exception& e) {

@@ -3,6 +3,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "checksum.hpp"
+
 namespace cachier::detail::envelope {
 namespace {
 
@@ -53,7 +55,7 @@ void seal(std::string& stored, std::uint64_t identity) noexcept {
     head[2] = static_cast<char>(format_version);
     head[3] = 0;
     put_u64(head + 4, identity);
-    put_u64(head + 12, XXH3_64bits(stored.data() + size, stored.size() - size));
+    put_u64(head + 12, value_checksum(std::string_view(stored).substr(size)));
 }
 
 std::optional<std::string_view> open(std::string_view stored, std::uint64_t identity, problem& why) noexcept {
@@ -73,7 +75,7 @@ std::optional<std::string_view> open(std::string_view stored, std::uint64_t iden
         return std::nullopt;
     }
     const std::string_view value = stored.substr(size);
-    if (get_u64(stored.data() + 12) != XXH3_64bits(value.data(), value.size())) {
+    if (get_u64(stored.data() + 12) != value_checksum(value)) {
         why = problem::damaged;
         return std::nullopt;
     }

@@ -107,6 +107,23 @@ TEST(Serialization, TruncatedOrTrailingBytesAreRejected) {
     EXPECT_FALSE((cachier::decode<std::tuple<std::string, int>>(bytes + "x").has_value()));
 }
 
+TEST(Serialization, ByteStringsRoundTripAndEveryTruncationIsRefused) {
+    const std::string text = std::string("a\0b\xff", 4) + std::string(5000, 'x');
+    const std::basic_string<unsigned char> bytes(text.begin(), text.end());
+    const std::u8string utf8(text.begin(), text.end());
+    EXPECT_EQ(cachier::decode<std::string>(cachier::encode(text)), text);
+    EXPECT_EQ(cachier::decode<std::basic_string<unsigned char>>(cachier::encode(bytes)), bytes);
+    EXPECT_TRUE(cachier::decode<std::u8string>(cachier::encode(utf8)) == utf8);  // (gtest prints no u8string)
+    EXPECT_EQ(cachier::decode<std::string>(cachier::encode(std::string())), std::string());
+    const std::string encoded = cachier::encode(std::string("hello"));
+    for (std::size_t n = 0; n < encoded.size(); ++n)
+        EXPECT_FALSE(cachier::decode<std::string>(encoded.substr(0, n)).has_value()) << n;
+    EXPECT_FALSE(cachier::decode<std::string>(encoded + "!").has_value());  // a byte left over
+    // Strings nested in containers go through the same loader.
+    const std::vector<std::string> many{"", "one", std::string(300, 'z')};
+    EXPECT_EQ(cachier::decode<std::vector<std::string>>(cachier::encode(many)), many);
+}
+
 TEST(Serialization, HostileLengthsNeitherCrashNorAllocate) {
     // A string claiming 2^62 bytes: a naive decoder would try to allocate them.
     std::string huge = cachier::encode(std::uint64_t{1} << 62);

@@ -132,6 +132,14 @@ public:
 
     [[nodiscard]] std::size_t remaining() const noexcept { return in_.size() - pos_; }
 
+    /// The next `size` bytes of the input, read in place.
+    [[nodiscard]] std::string_view take(std::size_t size) {
+        if (size > in_.size() - pos_) throw serialization_error("encoded value is truncated");
+        const std::string_view bytes = in_.substr(pos_, size);
+        pos_ += size;
+        return bytes;
+    }
+
     /// Charges `count` elements of `each` bytes before they are allocated.
     void charge(std::size_t count, std::size_t each) { limits_.charge(count, each, allocation_budget(in_.size())); }
 
@@ -206,6 +214,18 @@ void CEREAL_LOAD_FUNCTION_NAME(portable_reader& ar, cereal::SizeTag<T>& tag) {
     ar(size);
     if (size > ar.remaining()) throw serialization_error("encoded length exceeds the remaining bytes");
     tag.size = static_cast<std::remove_reference_t<T>>(size);
+}
+
+// Strings of bytes are copied once from the input, without filling them with zeros first (the
+// general string loader sizes the string, then reads into it).
+template <class CharT, class Traits, class Alloc>
+    requires(sizeof(CharT) == 1 && std::is_arithmetic_v<CharT>)
+void CEREAL_LOAD_FUNCTION_NAME(portable_reader& ar, std::basic_string<CharT, Traits, Alloc>& str) {
+    std::uint64_t size = 0;
+    ar(size);
+    if (size > ar.remaining()) throw serialization_error("encoded length exceeds the remaining bytes");
+    const std::string_view bytes = ar.take(static_cast<std::size_t>(size));
+    str.assign(reinterpret_cast<const CharT*>(bytes.data()), bytes.size());
 }
 
 template <class T>

@@ -30,6 +30,7 @@
 #include "../../fork.hpp"
 #include "../../log.hpp"
 #include "../../settings.hpp"
+#include "../../value_buffers.hpp"
 #include "file_format.hpp"
 #include "file_system.hpp"
 
@@ -359,16 +360,17 @@ private:
         if (problem == format::header_problem::other_version) return std::nullopt;  // rewritten by the next store
         if (!fields || fields->value_length != size - format::header_size - format::trailer_size)
             return corrupt(dir.shown(key), "bad header or truncated");
-        format::trailer tail{};
-        if (!read_exact(fd.get(), tail.data(), tail.size(), static_cast<off_t>(format::header_size + fields->value_length)))
+        // The value and the trailer after it in one read, into a buffer sized once.
+        stored_entry entry;
+        entry.value = detail::take_value_buffer(fields->value_length + format::trailer_size);
+        if (!read_exact(fd.get(), entry.value.data(), entry.value.size(), format::header_size))
             return corrupt(dir.shown(key), "truncated");
+        format::trailer tail{};
+        std::copy_n(entry.value.data() + fields->value_length, tail.size(), tail.data());
         if (!format::intact(head, tail)) return corrupt(dir.shown(key), "header checksum mismatch");
         const auto now = std::chrono::system_clock::now();
         if (expired(*fields, now)) return std::nullopt;
-        stored_entry entry;
         entry.value.resize(fields->value_length);
-        if (!read_exact(fd.get(), entry.value.data(), entry.value.size(), format::header_size))
-            return corrupt(dir.shown(key), "truncated");
         entry.age = now - fields->stored_at;
         return entry;
     }

@@ -1,0 +1,14 @@
+#pragma once
+// The checksum of stored values (XXH3-64), computed by the xxHash library: on x86-64 through its
+// dispatcher, which picks the widest vector unit of the running CPU (AVX-512 or AVX2 hash large
+// values several times faster than the SSE2 code a portable build inlines).
+
+#include <cstdint>
+#include <string_view>
+
+namespace cachier::detail {
+
+/// XXH3-64 of `bytes`, the same on every CPU.
+[[nodiscard]] std::uint64_t value_checksum(std::string_view bytes) noexcept;
+
+}  // namespace cachier::detail

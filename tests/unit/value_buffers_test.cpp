@@ -1,0 +1,40 @@
+// The buffers stored values are read into: a thread's next read of about the same size reuses the
+// buffer it gave back, and a small read never gets (and so never keeps) a much larger buffer.
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "value_buffers.hpp"
+
+namespace {
+
+using cachier::detail::recycle_value_buffer;
+using cachier::detail::take_value_buffer;
+
+TEST(ValueBuffers, ANearlySameSizedReadReusesTheBufferGivenBack) {
+    std::string first = take_value_buffer(100008);
+    ASSERT_EQ(first.size(), 100008u);
+    const char* where = first.data();
+    recycle_value_buffer(std::move(first));
+    std::string smaller = take_value_buffer(100000);
+    EXPECT_EQ(smaller.size(), 100000u);
+    EXPECT_EQ(smaller.data(), where);
+    recycle_value_buffer(std::move(smaller));
+    const std::string again = take_value_buffer(100008);  // grows back within its capacity
+    EXPECT_EQ(again.size(), 100008u);
+    EXPECT_EQ(again.data(), where);
+}
+
+TEST(ValueBuffers, ASmallReadDoesNotTakeALargeBuffer) {
+    std::string large = take_value_buffer(1 << 20);
+    const char* where = large.data();
+    recycle_value_buffer(std::move(large));
+    const std::string small = take_value_buffer(100);
+    EXPECT_EQ(small.size(), 100u);
+    EXPECT_LT(small.capacity(), std::size_t{1} << 20);
+    // The large one is still there for a large read.
+    EXPECT_EQ(take_value_buffer(1 << 20).data(), where);
+}
+
+}  // namespace
