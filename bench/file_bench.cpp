@@ -93,7 +93,7 @@ void BM_FileHitLargeValue(benchmark::State& state) {
     for (auto _ : state) benchmark::DoNotOptimize(f(state.range(0)));
     state.SetBytesProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(BM_FileHitLargeValue)->Arg(100)->Arg(100'000)->Arg(10'000'000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_FileHitLargeValue)->Arg(100)->Arg(100'000)->Arg(10'000'000)->Arg(100'000'000)->Unit(benchmark::kMicrosecond);
 
 void BM_RawReadLargeValue(benchmark::State& state) {
     auto f = large_value_function(state.range(0));
@@ -110,7 +110,44 @@ void BM_RawReadLargeValue(benchmark::State& state) {
     }
     state.SetBytesProcessed(state.iterations() * state.range(0));
 }
-BENCHMARK(BM_RawReadLargeValue)->Arg(100)->Arg(100'000)->Arg(10'000'000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_RawReadLargeValue)->Arg(100)->Arg(100'000)->Arg(10'000'000)->Arg(100'000'000)->Unit(benchmark::kMicrosecond);
+
+// A miss of a large value with its store (the entry is removed before each call, untimed), against
+// making the same bytes and writing them to a new file renamed into place.
+std::string large_value_of(std::int64_t size, std::int64_t /*salt*/) { return large_value(size); }
+
+void BM_FileMissLargeValue(benchmark::State& state) {
+    cachier::options o;
+    o.backend = cachier::file_backend(bench_dir("large_miss" + std::to_string(state.range(0))));
+    auto f = cachier::cachier("bench.file_large_miss", large_value_of, o);
+    for (auto _ : state) {
+        state.PauseTiming();
+        f.invalidate(state.range(0), 0);
+        state.ResumeTiming();
+        benchmark::DoNotOptimize(f(state.range(0), 0));
+    }
+    state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_FileMissLargeValue)->Arg(100)->Arg(100'000)->Arg(10'000'000)->Arg(100'000'000)->Unit(benchmark::kMicrosecond);
+
+void BM_RawWriteLargeValue(benchmark::State& state) {
+    const std::filesystem::path dir = bench_dir("large_write" + std::to_string(state.range(0)));
+    std::filesystem::create_directories(dir);
+    const std::string temp = (dir / "entry.tmp").string();
+    const std::string name = (dir / "entry").string();
+    for (auto _ : state) {
+        state.PauseTiming();
+        ::unlink(name.c_str());  // as the miss's entry was removed: a new file, renamed to a free name
+        state.ResumeTiming();
+        const std::string bytes = large_value(state.range(0));
+        const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        benchmark::DoNotOptimize(::write(fd, bytes.data(), bytes.size()));
+        ::close(fd);
+        ::rename(temp.c_str(), name.c_str());
+    }
+    state.SetBytesProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_RawWriteLargeValue)->Arg(100)->Arg(100'000)->Arg(10'000'000)->Arg(100'000'000)->Unit(benchmark::kMicrosecond);
 
 // A miss: claim, compute, store (temp file + rename), release. Then streams of misses, unbounded
 // and with max_entries 1,000 (so that the stream keeps evicting), in real time: eviction runs on
@@ -170,6 +207,18 @@ const bool goals = add_goals({
     {"first file hit of a new process / its second hit (<= 10x)",
      "BM_FileFirstHitInANewProcess/iterations:50/manual_time", "BM_FileSecondHitInANewProcess/iterations:50/manual_time",
      0, 10.0},
+    {"file hit of 100 KB / open+read+close (<= 1.5x)", "BM_FileHitLargeValue/100000", "BM_RawReadLargeValue/100000", 0,
+     1.5},
+    {"file hit of 10 MB / open+read+close (<= 1.5x)", "BM_FileHitLargeValue/10000000", "BM_RawReadLargeValue/10000000",
+     0, 1.5},
+    {"file hit of 100 MB / open+read+close (<= 1.5x)", "BM_FileHitLargeValue/100000000",
+     "BM_RawReadLargeValue/100000000", 0, 1.5},
+    {"file miss + store of 100 KB / write+rename (<= 1.3x)", "BM_FileMissLargeValue/100000",
+     "BM_RawWriteLargeValue/100000", 0, 1.3},
+    {"file miss + store of 10 MB / write+rename (<= 1.3x)", "BM_FileMissLargeValue/10000000",
+     "BM_RawWriteLargeValue/10000000", 0, 1.3},
+    {"file miss + store of 100 MB / write+rename (<= 1.3x)", "BM_FileMissLargeValue/100000000",
+     "BM_RawWriteLargeValue/100000000", 0, 1.3},
     {"file misses/s evicting at max_entries 1,000 / unbounded (no goal)", "BM_FileMissStreamEvicting/real_time",
      "BM_FileMissStream/real_time", 0, 0, true, "k/s"},
 });

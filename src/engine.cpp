@@ -189,6 +189,13 @@ struct call_context {
     template <class Compute>
     bool compute_and_store(Compute&& compute, const claim_token* held, bool keep = true) const {
         computed_value value;
+        // The encoding's buffer goes back to the thread for its next encoding or read, whatever happens.
+        struct recycle_bytes {
+            computed_value& value;
+            ~recycle_bytes() {
+                if (value.bytes) recycle_value_buffer(std::move(*value.bytes));
+            }
+        } recycle{value};
         {
             std::optional<kept_claim> renewal;
             if (held != nullptr) renewal.emplace(settings.backend, ref, *held, settings.claim_lease);
@@ -631,6 +638,8 @@ call_status run_call(function_state& fn, const call_options& call, std::string_v
     }
     return status;
 }
+
+std::string encode_buffer() { return take_encode_buffer(); }
 
 bool peek(function_state& fn, std::string_view key_bytes, call_site& site) {
     const resolved_settings& settings = fn.settings();

@@ -26,6 +26,13 @@ std::string take_value_buffer(std::size_t size) {
     return std::string(size, '\0');
 }
 
+std::string take_encode_buffer() noexcept {
+    std::string buffer = std::move(spare);
+    spare = std::string();
+    buffer.clear();
+    return buffer;
+}
+
 void recycle_value_buffer(std::string&& buffer) noexcept {
     if (buffer.capacity() > largest_kept) return;
     spare = std::move(buffer);

@@ -89,7 +89,8 @@ struct argument_key {};
 /// A value's encoding after value_room free bytes; throws serialization_error like encode().
 template <class R>
 std::string encode_value(const R& value) {
-    std::string bytes(value_room, '\0');
+    std::string bytes = encode_buffer();
+    bytes.assign(value_room, '\0');
     archive_limits limits;
     encode_into(bytes, &limits, value);
     return bytes;

@@ -1,5 +1,6 @@
-// The buffers stored values are read into: a thread's next read of about the same size reuses the
-// buffer it gave back, and a small read never gets (and so never keeps) a much larger buffer.
+// The buffers stored values are read into and encoded into: a thread's next read of about the same
+// size, or its next encoding, reuses the buffer it gave back, and a small read never gets (and so
+// never keeps) a much larger buffer.
 
 #include <string>
 
@@ -10,6 +11,7 @@
 namespace {
 
 using cachier::detail::recycle_value_buffer;
+using cachier::detail::take_encode_buffer;
 using cachier::detail::take_value_buffer;
 
 TEST(ValueBuffers, ANearlySameSizedReadReusesTheBufferGivenBack) {
@@ -35,6 +37,17 @@ TEST(ValueBuffers, ASmallReadDoesNotTakeALargeBuffer) {
     EXPECT_LT(small.capacity(), std::size_t{1} << 20);
     // The large one is still there for a large read.
     EXPECT_EQ(take_value_buffer(1 << 20).data(), where);
+}
+
+TEST(ValueBuffers, AnEncodingStartsEmptyInTheBufferGivenBack) {
+    std::string stored = take_value_buffer(50000);
+    const char* where = stored.data();
+    recycle_value_buffer(std::move(stored));
+    const std::string encoding = take_encode_buffer();
+    EXPECT_TRUE(encoding.empty());
+    EXPECT_EQ(encoding.data(), where);
+    EXPECT_GE(encoding.capacity(), 50000u);
+    EXPECT_TRUE(take_encode_buffer().empty());  // taken: the next one starts fresh
 }
 
 }  // namespace

@@ -65,6 +65,10 @@ private:
     std::size_t inline_size_;
 };
 
+/// An empty buffer to encode a computed value into: one the calling thread used before, so that
+/// encoding a large value writes into memory already mapped. The engine takes it back once stored.
+std::string encode_buffer();
+
 /// The state one cached function shares between its copies: name, options, metrics.
 class function_state;
 
