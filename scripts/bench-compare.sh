@@ -3,8 +3,9 @@
 # both builds' programs run alternately (ROUNDS times each) against the same throw-away servers,
 # and each benchmark's median over all its runs is printed with the ratio this/base.
 #   scripts/bench-compare.sh BASE_COMMIT [ROUNDS (default 3)] [benchmark options...]
-# Slow for file benchmarks on a busy disk; pin the servers and the client to CPUs for stable
-# network figures (taskset).
+# Benchmarks that report counters (the resident-bytes rows) cannot share a CSV file with others
+# (Google Benchmark stops): compare them on their own. Slow for file benchmarks on a busy disk;
+# pin the servers and the client to CPUs for stable network figures (taskset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:?usage: bench-compare.sh BASE_COMMIT [ROUNDS] [benchmark options...]}
@@ -17,7 +18,7 @@ cmake --preset default >/dev/null
 cmake --build --preset default --target "${programs[@]/#/cachier_bench_}" >/dev/null
 work=$PWD/build/bench-compare
 rm -rf "$work/base-src" && mkdir -p "$work/base-src" "$work/out"
-git archive "$base" | tar -x -C "$work/base-src"
+git archive "$base" | tar -x -m -C "$work/base-src"  # -m: newer than the last base build, so it is rebuilt
 cmake -S "$work/base-src" -B "$work/base-build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCACHIER_BUILD_TESTS=OFF \
     -DCACHIER_BUILD_EXAMPLES=OFF -DCACHIER_BUILD_BENCH=ON >/dev/null
 cmake --build "$work/base-build" --target "${programs[@]/#/cachier_bench_}" >/dev/null
