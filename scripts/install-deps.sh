@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
     g++ cmake ninja-build pkg-config
-    libcereal-dev libssl-dev libxxhash-dev
+    libcereal-dev libssl-dev libxxhash-dev libzstd-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     libhiredis-dev redis-server
     libsqlite3-dev libpq-dev postgresql-15

@@ -9,6 +9,7 @@
 
 #include "change_hub.hpp"
 #include "claim_keeper.hpp"
+#include "compression.hpp"
 #include "digest.hpp"
 #include "envelope.hpp"
 #include "function_registry.hpp"
@@ -25,19 +26,19 @@ using steady = std::chrono::steady_clock;
 
 static_assert(value_room == envelope::size, "the typed layer leaves room for the envelope");
 
-/// Gives the buffer of a read's value back for the thread's next read once the read's value has
-/// been decoded (declared after the read, so it runs before the read is destroyed).
-class recycle_value_on_exit {
-public:
-    explicit recycle_value_on_exit(read_result& found) noexcept : found_(found) {}
-    ~recycle_value_on_exit() {
-        if (found_.entry) recycle_value_buffer(std::move(found_.entry->value));
-    }
-    recycle_value_on_exit(const recycle_value_on_exit&) = delete;
-    recycle_value_on_exit& operator=(const recycle_value_on_exit&) = delete;
+/// A read's value: what the backend returned, and its decompressed bytes when it was stored
+/// compressed. Gives their buffers back for the thread's next read once the value is decoded.
+struct read_value {
+    read_result found;
+    std::string decompressed;
 
-private:
-    read_result& found_;
+    read_value() = default;
+    read_value(const read_value&) = delete;
+    read_value& operator=(const read_value&) = delete;
+    ~read_value() {
+        if (!decompressed.empty()) recycle_value_buffer(std::move(decompressed));
+        else if (found.entry) recycle_value_buffer(std::move(found.entry->value));
+    }
 };
 
 namespace {
@@ -144,20 +145,53 @@ struct call_context {
 
     [[nodiscard]] bool sealed() const { return caps().stores_outside_process; }
 
-    /// The value to store from a computed value: sealed in its envelope, or after the room for one.
+    /// The value to store from a computed value (value_room free bytes, then the encoding): sealed
+    /// in its envelope, compressed first when the settings ask and it shrinks (`bytes` then holds
+    /// the compressed form), or, in-process, the encoding after the room.
     [[nodiscard]] std::string_view stored_form(std::string& bytes) const {
         if (!sealed()) return std::string_view(bytes).substr(value_room);
-        envelope::seal(bytes, identity);
+        envelope::coding how = envelope::coding::plain;
+        if (settings.compression_level != 0 && bytes.size() - value_room >= settings.compression_min_size) {
+            if (auto compressed = compress(std::string_view(bytes).substr(value_room), settings.compression_level,
+                                           value_room)) {
+                recycle_value_buffer(std::move(bytes));
+                bytes = std::move(*compressed);
+                how = envelope::coding::zstd;
+            }
+        }
+        envelope::seal(bytes, identity, how);
         return bytes;
     }
 
-    /// The encoded value inside stored bytes, or empty (reported) when they fail the envelope.
-    [[nodiscard]] std::optional<std::string_view> opened(std::string_view stored) const {
+    /// The size an entry_size_limit compares: the stored bytes without the envelope.
+    [[nodiscard]] std::uint64_t limited_size(std::string_view stored) const {
+        return sealed() ? stored.size() - envelope::size : stored.size();
+    }
+
+    /// The encoded value inside a read's stored bytes (decompressed into `read.decompressed` when
+    /// it was stored compressed), or empty (reported) when they fail the envelope or decompression.
+    [[nodiscard]] std::optional<std::string_view> opened(read_value& read) const {
+        const std::string_view stored = read.found.entry->value;
         if (!sealed()) return stored;
         envelope::problem why{};
-        auto value = envelope::open(stored, identity, why);
-        if (!value) refused(envelope::describe(why));
-        return value;
+        envelope::coding how{};
+        auto value = envelope::open(stored, identity, why, how);
+        if (!value) {
+            refused(envelope::describe(why));
+            return value;
+        }
+        if (how == envelope::coding::plain) return value;
+        switch (decompress(*value, settings.read_size_limit, read.decompressed)) {
+            case decompress_problem::none: break;
+            case decompress_problem::too_large:
+                refused("it would decompress to more than read_size_limit");
+                return std::nullopt;
+            case decompress_problem::damaged:
+                refused("its compressed value is damaged");
+                return std::nullopt;
+        }
+        recycle_value_buffer(std::move(read.found.entry->value));  // the compressed bytes are done with
+        return std::string_view(read.decompressed);
     }
 
     void refused(std::string_view why) const {
@@ -223,9 +257,14 @@ struct call_context {
             not_kept = "not encodable";
         } else if (value.is_none && !settings.allow_none) {
             not_kept = "empty result and allow_none is off: not stored";
-        } else if (value.bytes->size() - value_room > settings.entry_size_limit) {
-            count(counter::size_limit_rejections);
-            not_kept = "result is over entry_size_limit: not stored";
+        }
+        std::string_view stored;
+        if (not_kept == nullptr) {
+            stored = stored_form(*value.bytes);
+            if (limited_size(stored) > settings.entry_size_limit) {
+                count(counter::size_limit_rejections);
+                not_kept = "result is over entry_size_limit: not stored";
+            }
         }
         if (not_kept != nullptr) {
             say(not_kept);
@@ -235,7 +274,7 @@ struct call_context {
         std::size_t stored_size = 0;
         try {
             store_request request;
-            request.value = stored_form(*value.bytes);
+            request.value = stored;
             stored_size = request.value.size();
             request.release = held;
             store().store(ref, request);
@@ -382,8 +421,8 @@ private:
         // the look and the wait is not missed; the first wait looks again once it has read it, so
         // that hits never pay for it.
         if (!first_look_) generation_ = c_.settings.hub->generation(c_.ref);
-        read_result found;
-        const recycle_value_on_exit recycle(found);
+        read_value read;
+        read_result& found = read.found;
         try {
             if (force_claim_) {
                 found.claimed = c_.store().try_claim(c_.ref, token(), c_.settings.claim_lease);
@@ -403,7 +442,7 @@ private:
         bool usable = false;
         std::optional<std::string_view> value;
         if (found.entry && !force_claim_) {
-            value = c_.opened(found.entry->value);
+            value = c_.opened(read);
             usable = value && site_.adopt(*value);
             if (value && !usable) c_.refused("its value cannot be decoded as the result type (did the type change?)");
             if (!usable) {
@@ -646,8 +685,8 @@ bool peek(function_state& fn, std::string_view key_bytes, call_site& site) {
     const entry_key key(settings, key_bytes);
     call_context c{fn, settings, key.ref(), settings.verbose};
     if (c.sealed()) c.identity = envelope::identity(c.ref.function, c.ref.key);
-    read_result found;
-    const recycle_value_on_exit recycle(found);
+    read_value read;
+    read_result& found = read.found;
     try {
         found = c.store().read(c.ref, settings.stale_after);
     } catch (const std::exception& e) {
@@ -655,7 +694,7 @@ bool peek(function_state& fn, std::string_view key_bytes, call_site& site) {
         return false;
     }
     if (!found.fresh(settings.stale_after)) return false;
-    const auto value = c.opened(found.entry->value);
+    const auto value = c.opened(read);
     if (value && site.adopt(*value)) return true;
     if (value) c.refused("its value cannot be decoded as the result type (did the type change?)");
     return false;

@@ -48,17 +48,18 @@ std::uint64_t identity(std::string_view function, std::string_view key) noexcept
     return XXH3_64bits_digest(&state);
 }
 
-void seal(std::string& stored, std::uint64_t identity) noexcept {
+void seal(std::string& stored, std::uint64_t identity, coding how) noexcept {
     char* head = stored.data();
     head[0] = static_cast<char>(magic0);
     head[1] = static_cast<char>(magic1);
     head[2] = static_cast<char>(format_version);
-    head[3] = 0;
+    head[3] = static_cast<char>(how);
     put_u64(head + 4, identity);
     put_u64(head + 12, value_checksum(std::string_view(stored).substr(size)));
 }
 
-std::optional<std::string_view> open(std::string_view stored, std::uint64_t identity, problem& why) noexcept {
+std::optional<std::string_view> open(std::string_view stored, std::uint64_t identity, problem& why,
+                                     coding& how) noexcept {
     if (stored.size() < 3 || static_cast<unsigned char>(stored[0]) != magic0 ||
         static_cast<unsigned char>(stored[1]) != magic1) {
         why = stored.size() < 3 && !stored.empty() && static_cast<unsigned char>(stored[0]) == magic0
@@ -66,7 +67,8 @@ std::optional<std::string_view> open(std::string_view stored, std::uint64_t iden
                   : problem::foreign;
         return std::nullopt;
     }
-    if (static_cast<unsigned char>(stored[2]) != format_version || (stored.size() >= 4 && stored[3] != 0)) {
+    const auto coding_byte = stored.size() >= 4 ? static_cast<unsigned char>(stored[3]) : 0;
+    if (static_cast<unsigned char>(stored[2]) != format_version || coding_byte > static_cast<unsigned char>(coding::zstd)) {
         why = problem::version;
         return std::nullopt;
     }
@@ -84,6 +86,7 @@ std::optional<std::string_view> open(std::string_view stored, std::uint64_t iden
         return std::nullopt;
     }
     why = problem::none;
+    how = static_cast<coding>(coding_byte);
     return value;
 }
 

@@ -4,7 +4,7 @@
 // Layout (20 bytes, little-endian), followed by the encoded value:
 //   2 bytes  magic 0xCA 0xCE
 //   1 byte   envelope format version (1)
-//   1 byte   flags (0: the value as encoded)
+//   1 byte   coding: 0 the value as encoded, 1 the encoded value compressed (one zstd frame)
 //   8 bytes  the entry's identity: XXH3-64 of the function name and the key it was stored under
 //   8 bytes  XXH3-64 of the value
 // Damage, truncation, an entry copied under another key or function, and bytes of another format
@@ -20,6 +20,12 @@ namespace cachier::detail::envelope {
 
 /// Room the typed layer leaves at the front of an encoded value, filled by seal().
 inline constexpr std::size_t size = 20;
+
+/// How the bytes after the envelope hold the encoded value.
+enum class coding : std::uint8_t {
+    plain = 0,  ///< as encoded
+    zstd = 1,   ///< compressed: one zstd frame
+};
 
 /// Why stored bytes were refused.
 enum class problem {
@@ -37,12 +43,13 @@ enum class problem {
 /// The identity of the entry of `key` in `function`.
 [[nodiscard]] std::uint64_t identity(std::string_view function, std::string_view key) noexcept;
 
-/// Fills the first `size` bytes of `stored` (room left for it) for the value that follows.
-void seal(std::string& stored, std::uint64_t identity) noexcept;
+/// Fills the first `size` bytes of `stored` (room left for it) for the value that follows, held
+/// as `how` says.
+void seal(std::string& stored, std::uint64_t identity, coding how = coding::plain) noexcept;
 
-/// The value inside `stored` when it is an intact envelope of the entry `identity`; otherwise
-/// empty, with the reason in `why`.
-[[nodiscard]] std::optional<std::string_view> open(std::string_view stored, std::uint64_t identity,
-                                                   problem& why) noexcept;
+/// The value inside `stored` when it is an intact envelope of the entry `identity`, held as `how`
+/// says; otherwise empty, with the reason in `why`.
+[[nodiscard]] std::optional<std::string_view> open(std::string_view stored, std::uint64_t identity, problem& why,
+                                                   coding& how) noexcept;
 
 }  // namespace cachier::detail::envelope

@@ -6,6 +6,7 @@
 #include <cachier/backends.hpp>
 
 #include "change_hub.hpp"
+#include "compression.hpp"
 #include "fork.hpp"
 #include "option_fields.hpp"
 #include "settings.hpp"
@@ -23,6 +24,8 @@ options defaults() {
     o.cleanup_stale = false;
     o.cleanup_interval = std::chrono::hours(24);
     o.entry_size_limit = byte_size::unlimited();
+    o.compression = compression::off();
+    o.read_size_limit = std::uint64_t{1} << 30;
     o.enable_metrics = false;
     o.metrics_sampling_rate = 1.0;
     o.verbose = false;
@@ -62,6 +65,11 @@ void validate(const options& o) {
         throw config_error("stale_if_error cannot be negative");
     if (o.version && o.version->find('\xFF') != std::string::npos)
         throw config_error("a version cannot hold the byte 0xFF (it separates a name from its version)");
+    if (o.compression && o.compression->enabled() && !compression_level_valid(o.compression->level))
+        throw config_error("compression level " + std::to_string(o.compression->level) + " is not one of zstd's (" +
+                           std::to_string(compression_levels().first) + " to " +
+                           std::to_string(compression_levels().second) + ", 0 for off)");
+    if (o.read_size_limit && o.read_size_limit->bytes() == 0) throw config_error("read_size_limit must be at least 1 byte");
     if (o.max_entries && *o.max_entries == 0) throw config_error("max_entries must be at least 1 (unset: no limit)");
     if (o.max_bytes && o.max_bytes->bytes() == 0) throw config_error("max_bytes must be at least 1 byte (unset: no limit)");
 }
@@ -101,6 +109,9 @@ resolved_settings resolve_settings(const options& own) {
     r.cleanup_stale = *v.cleanup_stale;
     r.cleanup_interval = *v.cleanup_interval;
     r.entry_size_limit = v.entry_size_limit->bytes();
+    r.compression_level = v.compression->level;
+    r.compression_min_size = v.compression->min_size.bytes();
+    r.read_size_limit = v.read_size_limit->bytes();
     r.enable_metrics = *v.enable_metrics;
     r.metrics_sampling_rate = *v.metrics_sampling_rate;
     r.verbose = *v.verbose;

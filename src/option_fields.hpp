@@ -17,6 +17,8 @@ constexpr void for_each_option_field(Visit&& visit) {
     visit(&options::cleanup_stale);
     visit(&options::cleanup_interval);
     visit(&options::entry_size_limit);
+    visit(&options::compression);
+    visit(&options::read_size_limit);
     visit(&options::enable_metrics);
     visit(&options::metrics_sampling_rate);
     visit(&options::verbose);

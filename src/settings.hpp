@@ -28,6 +28,9 @@ struct resolved_settings {
     bool cleanup_stale = false;
     std::chrono::nanoseconds cleanup_interval{};
     std::uint64_t entry_size_limit = 0;
+    int compression_level = 0;                 // zstd; 0: off
+    std::uint64_t compression_min_size = 0;    // bytes of the encoding
+    std::uint64_t read_size_limit = 0;         // bytes a read may decompress to
     bool enable_metrics = false;
     double metrics_sampling_rate = 1.0;
     bool verbose = false;

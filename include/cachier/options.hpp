@@ -13,6 +13,27 @@
 
 namespace cachier {
 
+/// How stored values are compressed: with zstd at a level, from a size up. A compressed entry
+/// says so itself, so any reader decodes it whatever its own setting.
+struct compression {
+    /// zstd's level: 1 (fastest) to 19 (smallest), negative for its faster still levels; 0: off.
+    int level = 0;
+    /// Encoded values smaller than this are stored as they are (compressing them saves little).
+    byte_size min_size = std::uint64_t{4096};
+
+    /// zstd at `level` (3: zstd's own default) for values of at least `min_size` bytes.
+    [[nodiscard]] static compression zstd(int level = 3, byte_size min_size = std::uint64_t{4096}) {
+        return compression{level, min_size};
+    }
+    /// No compression (the default).
+    [[nodiscard]] static compression off() noexcept { return {}; }
+    /// Whether values are compressed at all.
+    [[nodiscard]] bool enabled() const noexcept { return level != 0; }
+
+    /// Settings compare field by field.
+    friend bool operator==(const compression&, const compression&) = default;
+};
+
 /// Options of one cached function. Every field is optional: an unset field takes the global
 /// parameter's value at the time of each call, so set_global_params affects functions wrapped before.
 /// The upstream (Python cachier) name of each field is given in brackets.
@@ -37,6 +58,13 @@ struct options {
     std::optional<duration> cleanup_interval;
     /// Values whose encoding is larger are returned but not stored [entry_size_limit]. Default none.
     std::optional<byte_size> entry_size_limit;
+    /// Compress stored values, e.g. `cachier::compression::zstd(3)`; only a value that shrinks is
+    /// stored compressed, and entry_size_limit and max_bytes count the bytes stored. Values on the
+    /// memory backend never leave the process and are never compressed. Default: off.
+    std::optional<cachier::compression> compression;
+    /// A stored value that would take more than this to read back (a compressed value: its
+    /// decompressed size) is refused as damaged, whatever its entry claims. Default 1GiB.
+    std::optional<byte_size> read_size_limit;
     /// Count hits, misses and latencies [enable_metrics]. Default false.
     std::optional<bool> enable_metrics;
     /// Fraction of calls whose latency is measured, 0..1 [metrics_sampling_rate]. Default 1.
