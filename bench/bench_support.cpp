@@ -70,8 +70,8 @@ public:
             ns_per_op_[name] = run.GetAdjustedRealTime() * to_ns(run.time_unit);
             if (auto it = run.counters.find("items_per_second"); it != run.counters.end())
                 per_second_[name] = it->second.value;
-            if (auto it = run.counters.find("bytes_per_entry"); it != run.counters.end())
-                bytes_[name] = it->second.value;
+            for (const char* counter : {"bytes_per_entry", "peak_bytes"})
+                if (auto it = run.counters.find(counter); it != run.counters.end()) bytes_[name] = it->second.value;
         }
     }
 
@@ -133,6 +133,10 @@ std::filesystem::path bench_dir(const std::string& name) {
     return dir;
 }
 
+std::filesystem::path parent_bench_dir(const std::string& name) {
+    return std::filesystem::temp_directory_path() / ("cachier-bench-" + std::to_string(::getppid())) / name;
+}
+
 namespace {
 
 std::map<std::string, std::function<void()>>& resident_fills() {
@@ -150,15 +154,28 @@ long resident_bytes() {
     return resident * ::sysconf(_SC_PAGESIZE);
 }
 
+// The most the resident set has held since the process started (VmHWM).
+long peak_resident_bytes() {
+    long kib = 0;
+    if (FILE* status = std::fopen("/proc/self/status", "r")) {
+        std::array<char, 256> line{};
+        while (std::fgets(line.data(), static_cast<int>(line.size()), status) != nullptr)
+            if (std::sscanf(line.data(), "VmHWM: %ld kB", &kib) == 1) break;
+        std::fclose(status);
+    }
+    return kib * 1024;
+}
+
 constexpr const char* resident_flag = "--cachier-resident-fill";
 
-// The fill of `name`, in this process: prints the growth of the resident set.
+// The fill of `name`, in this process: prints the growth of the resident set, then that of its peak.
 int run_resident_fill(const std::string& name) {
     const auto found = resident_fills().find(name);
     if (found == resident_fills().end()) return 2;
     const long before = resident_bytes();
+    const long peak_before = peak_resident_bytes();
     found->second();
-    std::printf("%ld\n", resident_bytes() - before);
+    std::printf("%ld %ld\n", resident_bytes() - before, peak_resident_bytes() - peak_before);
     return 0;
 }
 
@@ -169,12 +186,13 @@ bool add_resident_fill(std::string name, std::function<void()> fill) {
     return true;
 }
 
-double measure_resident_growth(const std::string& name) {
+resident_growth measure_fill(const std::string& name) {
+    const resident_growth failed{-1, -1};
     std::array<char, 4096> self{};
     const ssize_t length = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
-    if (length <= 0) return -1;
+    if (length <= 0) return failed;
     int ends[2];
-    if (::pipe(ends) != 0) return -1;
+    if (::pipe(ends) != 0) return failed;
     const pid_t child = ::fork();
     if (child == 0) {
         ::dup2(ends[1], STDOUT_FILENO);
@@ -189,9 +207,14 @@ double measure_resident_growth(const std::string& name) {
     for (ssize_t n; (n = ::read(ends[0], buffer.data(), buffer.size())) > 0;) out.append(buffer.data(), static_cast<std::size_t>(n));
     ::close(ends[0]);
     int status = 0;
-    if (child < 0 || ::waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
-    return std::strtod(out.c_str(), nullptr);
+    if (child < 0 || ::waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return failed;
+    resident_growth growth{};
+    if (std::sscanf(out.c_str(), "%lf %lf", &growth.resident, &growth.peak) != 2) return failed;
+    return growth;
 }
+
+double measure_resident_growth(const std::string& name) { return measure_fill(name).resident; }
 
 bool add_goals(std::vector<goal> goals) {
     all_goals().insert(all_goals().end(), goals.begin(), goals.end());

@@ -118,6 +118,9 @@ void run_waits(benchmark::State& state, F& waiter, F& elsewhere, Count count_req
 /// A directory for one benchmark, removed when the program ends.
 std::filesystem::path bench_dir(const std::string& name);
 
+/// In a fill started by measure_fill: the bench_dir `name` of the program that started it.
+std::filesystem::path parent_bench_dir(const std::string& name);
+
 /// One goal: a measured benchmark against a baseline benchmark of the same run, or against a fixed
 /// figure. `limit` 0 prints the ratio for information.
 struct goal {
@@ -127,17 +130,26 @@ struct goal {
     double fixed_baseline = 0;   ///< in `unit`
     double limit = 0;            ///< the ratio allowed (at most, or at least with at_least)
     bool at_least = false;       ///< true: per-second rates, where more is better
-    const char* unit = "us";     ///< ns, us (times per call), M/s or k/s (items per second), B (bytes_per_entry)
+    const char* unit = "us";     ///< ns, us (times per call), M/s or k/s (items per second), B (counters bytes_per_entry or peak_bytes)
 };
 
 /// Registers this program's goals (at static initialization); returns true.
 bool add_goals(std::vector<goal> goals);
 
-/// Registers `fill` under `name` (at static initialization) for measure_resident_growth; returns true.
+/// Registers `fill` under `name` (at static initialization) for measure_fill; returns true.
 bool add_resident_fill(std::string name, std::function<void()> fill);
 
+/// How much a fill made the resident set grow, in bytes: what it holds at the end, and its peak.
+struct resident_growth {
+    double resident = 0;  ///< growth of the resident set
+    double peak = 0;      ///< growth of its high-water mark (VmHWM): what the fill held at the most
+};
+
 /// Starts this program again to run only the fill registered as `name`, in a fresh process with
-/// nothing else on its heap, and returns how many bytes its resident set grew; negative on failure.
+/// nothing else on its heap, and returns how its resident set grew; negative figures on failure.
+resident_growth measure_fill(const std::string& name);
+
+/// measure_fill(name).resident.
 double measure_resident_growth(const std::string& name);
 
 }  // namespace cachier::bench

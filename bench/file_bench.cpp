@@ -1,6 +1,7 @@
 // File backend benchmarks.
 // Run: build/default/bench/cachier_bench_file (Release), or every program with scripts/bench.sh.
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -149,6 +150,88 @@ void BM_RawWriteLargeValue(benchmark::State& state) {
 }
 BENCHMARK(BM_RawWriteLargeValue)->Arg(100)->Arg(100'000)->Arg(10'000'000)->Arg(100'000'000)->Unit(benchmark::kMicrosecond);
 
+// Peak memory of one file hit on a value of N bytes, in a fresh process (the entry stored by this
+// one beforehand): how far the hit raised the resident set's high-water mark (counter peak_bytes),
+// against N.
+template <std::int64_t Size>
+void peak_fill() {
+    cachier::options o;
+    o.backend = cachier::file_backend(parent_bench_dir("peak" + std::to_string(Size)));
+    auto f = cachier::cachier("bench.file_large", large_value, o);
+    benchmark::DoNotOptimize(f(Size));
+}
+const bool peak_fills = add_resident_fill("file_hit_peak_10MB", peak_fill<10'000'000>) &&
+                        add_resident_fill("file_hit_peak_100MB", peak_fill<100'000'000>);
+
+void BM_FileHitPeakMemory(benchmark::State& state) {
+    const std::int64_t size = state.range(0);
+    {
+        cachier::options o;
+        o.backend = cachier::file_backend(bench_dir("peak" + std::to_string(size)));
+        auto f = cachier::cachier("bench.file_large", large_value, o);
+        benchmark::DoNotOptimize(f(size));
+    }
+    double peak = 0;
+    for (auto _ : state)
+        peak = measure_fill(size == 10'000'000 ? "file_hit_peak_10MB" : "file_hit_peak_100MB").peak;
+    if (peak < 0) state.SkipWithError("the fill failed");
+    state.counters["peak_bytes"] = peak;
+}
+BENCHMARK(BM_FileHitPeakMemory)->Arg(10'000'000)->Arg(100'000'000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// Compression of a realistic 10 MB value (JSON lines of records with varied numbers), by zstd
+// level (0: off): hit and miss times, and the bytes stored (counter stored_bytes).
+std::string json_records(std::int64_t size, std::int64_t /*level*/) {
+    std::string text;
+    std::uint64_t state = 88172645463325252ULL;
+    for (std::uint64_t id = 0; text.size() < static_cast<std::size_t>(size); ++id) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        text += "{\"id\": " + std::to_string(id) + ", \"sku\": \"item-" + std::to_string(state % 100000) +
+                "\", \"price\": " + std::to_string(state % 10000) + "." + std::to_string(state % 97) +
+                ", \"stock\": " + std::to_string((state >> 20) % 500) + ", \"tags\": [\"new\", \"sale\"]}\n";
+    }
+    text.resize(static_cast<std::size_t>(size));
+    return text;
+}
+
+constexpr std::int64_t compressed_value_size = 10'000'000;
+
+auto compressing_function(std::int64_t level) {
+    cachier::options o;
+    o.backend = cachier::file_backend(bench_dir("compression" + std::to_string(level)));
+    if (level != 0) o.compression = cachier::compression::zstd(static_cast<int>(level));
+    return cachier::cachier("bench.file_compression", json_records, o);
+}
+
+void note_stored_bytes(benchmark::State& state, const std::filesystem::path& dir) {
+    std::uintmax_t bytes = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir))
+        if (entry.is_regular_file()) bytes = std::max(bytes, entry.file_size());
+    state.counters["stored_bytes"] = static_cast<double>(bytes);
+}
+
+void BM_FileCompressionHit(benchmark::State& state) {
+    auto f = compressing_function(state.range(0));
+    benchmark::DoNotOptimize(f(compressed_value_size, state.range(0)));
+    for (auto _ : state) benchmark::DoNotOptimize(f(compressed_value_size, state.range(0)));
+    note_stored_bytes(state, *f.cache_dpath());
+}
+BENCHMARK(BM_FileCompressionHit)->Arg(0)->Arg(1)->Arg(3)->Unit(benchmark::kMillisecond);
+
+void BM_FileCompressionMiss(benchmark::State& state) {
+    auto f = compressing_function(state.range(0));
+    for (auto _ : state) {
+        state.PauseTiming();
+        f.invalidate(compressed_value_size, state.range(0));
+        state.ResumeTiming();
+        benchmark::DoNotOptimize(f(compressed_value_size, state.range(0)));
+    }
+    note_stored_bytes(state, *f.cache_dpath());
+}
+BENCHMARK(BM_FileCompressionMiss)->Arg(0)->Arg(1)->Arg(3)->Unit(benchmark::kMillisecond);
+
 // A miss: claim, compute, store (temp file + rename), release. Then streams of misses, unbounded
 // and with max_entries 1,000 (so that the stream keeps evicting), in real time: eviction runs on
 // other threads.
@@ -219,6 +302,14 @@ const bool goals = add_goals({
      "BM_RawWriteLargeValue/10000000", 0, 1.3},
     {"file miss + store of 100 MB / write+rename (<= 1.3x)", "BM_FileMissLargeValue/100000000",
      "BM_RawWriteLargeValue/100000000", 0, 1.3},
+    {"peak memory of a 10 MB file hit / its size (<= 2.5x)", "BM_FileHitPeakMemory/10000000/iterations:1",
+     "", 10'000'000, 2.5, false, "B"},
+    {"peak memory of a 100 MB file hit / its size (<= 2.5x)", "BM_FileHitPeakMemory/100000000/iterations:1",
+     "", 100'000'000, 2.5, false, "B"},
+    {"file hit of 10 MB of JSON lines, zstd level 1 / uncompressed (no goal)", "BM_FileCompressionHit/1",
+     "BM_FileCompressionHit/0"},
+    {"file miss of 10 MB of JSON lines, zstd level 1 / uncompressed (no goal)", "BM_FileCompressionMiss/1",
+     "BM_FileCompressionMiss/0"},
     {"file misses/s evicting at max_entries 1,000 / unbounded (no goal)", "BM_FileMissStreamEvicting/real_time",
      "BM_FileMissStream/real_time", 0, 0, true, "k/s"},
 });

@@ -40,4 +40,14 @@ int main(int argc, char** argv) {
     const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     std::printf("%s: %zu years in %.2f ms\n", r.title.c_str(), r.totals.size(), ms);
     std::printf("entries live in %s\n", cached_report.cache_dpath()->c_str());
+
+    // A large, repetitive result stored compressed (zstd level 3): any reader decodes it.
+    cachier::options compressed = opts;
+    compressed.compression = cachier::compression::zstd(3);
+    auto cached_log = cachier::cachier("examples.file.daily_log", [](int day) {
+        std::string log;
+        for (int i = 0; i < 20000; ++i) log += "day " + std::to_string(day) + ": event " + std::to_string(i % 50) + " ok\n";
+        return log;
+    }, compressed);
+    std::printf("log of day 7: %zu bytes\n", cached_log(7).size());
 }
