@@ -11,4 +11,7 @@ namespace cachier::detail {
 /// XXH3-64 of `bytes`, the same on every CPU.
 [[nodiscard]] std::uint64_t value_checksum(std::string_view bytes) noexcept;
 
+/// XXH3-64 of `first` followed by `second`, as if they were one string.
+[[nodiscard]] std::uint64_t value_checksum(std::string_view first, std::string_view second) noexcept;
+
 }  // namespace cachier::detail

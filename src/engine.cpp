@@ -16,6 +16,7 @@
 #include "function_state.hpp"
 #include "log.hpp"
 #include "random_seed.hpp"
+#include "split_reader.hpp"
 #include "thread_pool.hpp"
 #include "value_buffers.hpp"
 #include "value_tier.hpp"
@@ -31,6 +32,8 @@ static_assert(value_room == envelope::size, "the typed layer leaves room for the
 struct read_value {
     read_result found;
     std::string decompressed;
+    std::string body;  // a split read's bytes of the result (split_reader.hpp), until adopted
+    bool split = false;
 
     read_value() = default;
     read_value(const read_value&) = delete;
@@ -192,6 +195,23 @@ struct call_context {
         }
         recycle_value_buffer(std::move(read.found.entry->value));  // the compressed bytes are done with
         return std::string_view(read.decompressed);
+    }
+
+    /// A split read's value (read.found's value: the envelope and the result's prefix; read.body:
+    /// the result's bytes), checked, its bytes handed to `site`: true when taken, false when refused
+    /// (reported); empty when the value is compressed and must be read as one.
+    [[nodiscard]] std::optional<bool> adopt_split(read_value& read, call_site& site) const {
+        envelope::problem why{};
+        envelope::coding how{};
+        const auto prefix = envelope::open_split(read.found.entry->value, read.body, identity, why, how);
+        if (!prefix) {
+            refused(envelope::describe(why));
+            return false;
+        }
+        if (how != envelope::coding::plain) return std::nullopt;
+        if (site.adopt_bytes(*prefix, std::move(read.body))) return true;
+        refused("its value cannot be decoded as the result type (did the type change?)");
+        return false;
     }
 
     void refused(std::string_view why) const {
@@ -427,6 +447,16 @@ private:
             if (force_claim_) {
                 found.claimed = c_.store().try_claim(c_.ref, token(), c_.settings.claim_lease);
                 found.claim = found.claimed ? claim_state::none : claim_state::live;
+            } else if (!waited_ && site_.byte_prefix() != 0 && c_.settings.splitter != nullptr && c_.sealed()) {
+                // The result's bytes straight into its own buffer (split_reader.hpp).
+                std::optional<claim_request> request;
+                if (claim_next_) request.emplace(claim_request{token(), c_.settings.claim_lease, max_age_});
+                split_read parts;
+                c_.settings.splitter->read_split(c_.ref, max_age_, envelope::size + site_.byte_prefix(),
+                                                 request ? &*request : nullptr, parts);
+                found = std::move(parts.found);
+                read.body = std::move(parts.body);
+                read.split = parts.split;
             } else if (claim_next_) {
                 found = c_.store().read_or_claim(c_.ref, {token(), c_.settings.claim_lease, max_age_});
             } else if (waited_) {
@@ -442,9 +472,23 @@ private:
         bool usable = false;
         std::optional<std::string_view> value;
         if (found.entry && !force_claim_) {
-            value = c_.opened(read);
-            usable = value && site_.adopt(*value);
-            if (value && !usable) c_.refused("its value cannot be decoded as the result type (did the type change?)");
+            std::optional<bool> adopted;
+            if (read.split) {
+                // A stale value that stale_if_error may serve is kept encoded: read as one.
+                const bool keep_encoded = !found.fresh(max_age_) && found.entry->age <= c_.settings.stale_if_error;
+                if (!keep_encoded) adopted = c_.adopt_split(read, site_);
+                if (!adopted) {
+                    found.entry->value += read.body;
+                    read.body = std::string();
+                }
+            }
+            if (adopted) {
+                usable = *adopted;
+            } else {
+                value = c_.opened(read);
+                usable = value && site_.adopt(*value);
+                if (value && !usable) c_.refused("its value cannot be decoded as the result type (did the type change?)");
+            }
             if (!usable) {
                 if (!found.claimed) {
                     force_claim_ = true;  // read_or_claim never claims over a fresh entry

@@ -60,6 +60,11 @@ void seal(std::string& stored, std::uint64_t identity, coding how) noexcept {
 
 std::optional<std::string_view> open(std::string_view stored, std::uint64_t identity, problem& why,
                                      coding& how) noexcept {
+    return open_split(stored, {}, identity, why, how);
+}
+
+std::optional<std::string_view> open_split(std::string_view stored, std::string_view body, std::uint64_t identity,
+                                           problem& why, coding& how) noexcept {
     if (stored.size() < 3 || static_cast<unsigned char>(stored[0]) != magic0 ||
         static_cast<unsigned char>(stored[1]) != magic1) {
         why = stored.size() < 3 && !stored.empty() && static_cast<unsigned char>(stored[0]) == magic0
@@ -77,7 +82,7 @@ std::optional<std::string_view> open(std::string_view stored, std::uint64_t iden
         return std::nullopt;
     }
     const std::string_view value = stored.substr(size);
-    if (get_u64(stored.data() + 12) != value_checksum(value)) {
+    if (get_u64(stored.data() + 12) != value_checksum(value, body)) {
         why = problem::damaged;
         return std::nullopt;
     }

@@ -52,4 +52,9 @@ void seal(std::string& stored, std::uint64_t identity, coding how = coding::plai
 [[nodiscard]] std::optional<std::string_view> open(std::string_view stored, std::uint64_t identity, problem& why,
                                                    coding& how) noexcept;
 
+/// Like open() for a value read in two parts: `head` (the envelope and what follows it up to
+/// `body`) and `body`. Returns what follows the envelope in `head`.
+[[nodiscard]] std::optional<std::string_view> open_split(std::string_view head, std::string_view body,
+                                                         std::uint64_t identity, problem& why, coding& how) noexcept;
+
 }  // namespace cachier::detail::envelope

@@ -10,6 +10,7 @@
 #include "fork.hpp"
 #include "option_fields.hpp"
 #include "settings.hpp"
+#include "split_reader.hpp"
 
 namespace cachier {
 namespace detail {
@@ -122,6 +123,7 @@ resolved_settings resolve_settings(const options& own) {
     r.stale_if_error = *v.stale_if_error;
     r.early_refresh = *v.early_refresh;
     r.hub = change_hub::of(*r.backend);
+    r.splitter = dynamic_cast<split_reader*>(r.backend.get());
     return r;
 }
 

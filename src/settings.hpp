@@ -14,6 +14,7 @@ namespace cachier::detail {
 
 class change_hub;
 class value_tier;
+class split_reader;
 
 /// A function's options with every unset field taken from the global parameters.
 struct resolved_settings {
@@ -47,6 +48,8 @@ struct resolved_settings {
     // The function's in-process tier of decoded values for these settings, when its backend is
     // in-process storage and the function is not bounded; null otherwise.
     std::shared_ptr<value_tier> tier;
+    // The backend as a split_reader, when it is one (see split_reader.hpp); null otherwise.
+    split_reader* splitter = nullptr;
 
     /// Whether max_entries or max_bytes limits the function.
     [[nodiscard]] bool bounded() const noexcept {

@@ -237,9 +237,12 @@ private:
 
     struct site final : detail::call_site {
         static constexpr bool trivial = std::is_trivially_copyable_v<result_type>;
+        // A std::string is encoded as its 64-bit length, then its bytes.
+        static constexpr bool byte_string = std::is_same_v<result_type, std::string>;
         site(const std::shared_ptr<const F>& fn, argument_refs args, bool wants_shared = false)
             : call_site(trivial && sizeof(result_type) <= 64,
-                        trivial && sizeof(result_type) <= 16 && alignof(result_type) <= 16 ? sizeof(result_type) : 0),
+                        trivial && sizeof(result_type) <= 16 && alignof(result_type) <= 16 ? sizeof(result_type) : 0,
+                        byte_string ? sizeof(std::uint64_t) : 0),
               fn(fn), args(args), wants_shared(wants_shared) {}
 
         detail::computed_value compute() override {
@@ -251,6 +254,16 @@ private:
             if (!decoded) return false;
             result = std::move(decoded);
             return true;
+        }
+        bool adopt_bytes(std::string_view prefix, std::string&& bytes) override {
+            if constexpr (byte_string) {
+                const auto length = decode<std::uint64_t>(prefix);
+                if (!length || *length != bytes.size()) return false;
+                result.emplace(std::move(bytes));
+                return true;
+            } else {
+                return false;
+            }
         }
         std::function<detail::computed_value()> detach() override {
             if constexpr ((std::is_copy_constructible_v<std::remove_cvref_t<A>> && ...)) {

@@ -60,6 +60,62 @@ TEST_P(Conformance, DamagedTruncatedMisplacedAndForeignEntriesAreRecomputedAndRe
     EXPECT_EQ(g(1), 1000);
 }
 
+// Strings are read straight into the result's own buffer where the backend can (the file
+// backend): their entries are checked as strictly as any other.
+TEST_P(Conformance, DamagedAndLyingStringEntriesAreRecomputedAndReported) {
+    if (!backend_->capabilities().stores_outside_process) GTEST_SKIP() << "values never leave the process";
+    auto opts = base_options();
+    opts.enable_metrics = true;
+    const auto text = [](std::int64_t size) {
+        return std::string(static_cast<std::size_t>(size), static_cast<char>('a' + size % 26));
+    };
+    auto calls = std::make_shared<int>(0);
+    auto f = cachier::cachier(fn_name(), [calls, text](std::int64_t size) {
+        ++*calls;
+        return text(size);
+    }, opts);
+    EXPECT_EQ(f(0), "");  // an empty string: nothing after its length
+    EXPECT_EQ(f(0), "");
+    EXPECT_EQ(*calls, 1);
+    const std::string key = key_added_by(*backend_, f.name(), [&] { EXPECT_EQ(f(50'000), text(50'000)); });
+    const std::string other_key = key_added_by(*backend_, f.name(), [&] { EXPECT_EQ(f(49'999), text(49'999)); });
+    *calls = 0;
+    const std::string good = stored_bytes(*backend_, f.name(), key);
+    ASSERT_FALSE(good.empty());
+    const auto resealed = [&](std::string value) {
+        detail::envelope::seal(value, detail::envelope::identity(f.name(), key));
+        return value;
+    };
+    std::string flipped = good;
+    flipped[good.size() / 2] = static_cast<char>(flipped[good.size() / 2] ^ 0x01);
+    std::string longer_claim = good;  // the length says one byte more than follows (envelope intact)
+    longer_claim[detail::envelope::size] = static_cast<char>(longer_claim[detail::envelope::size] + 1);
+    std::string shorter_claim = good;
+    shorter_claim[detail::envelope::size] = static_cast<char>(shorter_claim[detail::envelope::size] - 1);
+    const struct {
+        const char* what;
+        std::string bytes;
+    } cases[] = {
+        {"a bit flipped in the middle", flipped},
+        {"truncated", good.substr(0, good.size() - 3)},
+        {"cut inside the length", good.substr(0, detail::envelope::size + 4)},
+        {"another key's entry", stored_bytes(*backend_, f.name(), other_key)},
+        {"a length claiming more bytes than follow", resealed(longer_claim)},
+        {"a length claiming fewer bytes than follow", resealed(shorter_claim)},
+    };
+    std::uint64_t refused = f.metrics().corrupt_entries;
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.what);
+        put(*backend_, f.name(), key, c.bytes);
+        const int before = *calls;
+        EXPECT_EQ(f(50'000), text(50'000));
+        EXPECT_EQ(*calls, before + 1);
+        EXPECT_EQ(f.metrics().corrupt_entries, ++refused);
+        EXPECT_EQ(f(50'000), text(50'000));
+        EXPECT_EQ(*calls, before + 1);
+    }
+}
+
 TEST_P(Conformance, HostileValuesInIntactEnvelopesAreRefusedWithoutCrashing) {
     if (!backend_->capabilities().stores_outside_process) GTEST_SKIP() << "values never leave the process";
     auto opts = base_options();

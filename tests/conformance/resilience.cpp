@@ -31,6 +31,25 @@ struct flaky_source {
 
 }  // namespace
 
+// A string result: read straight into its own buffer where the backend can (split_reader.hpp),
+// and still served when the function throws.
+TEST_P(Conformance, StaleIfErrorServesAStoredString) {
+    auto failing = std::make_shared<bool>(false);
+    auto o = base_options();
+    o.stale_after = 100ms;
+    o.stale_if_error = 1h;
+    auto f = cachier::cachier(fn_name(), [failing](std::int64_t size) {
+        if (*failing) throw std::runtime_error("source unavailable");
+        return std::string(static_cast<std::size_t>(size), 's');
+    }, o);
+    EXPECT_EQ(f(20'000), std::string(20'000, 's'));
+    std::this_thread::sleep_for(150ms);
+    *failing = true;
+    const auto [value, status] = f.call_with_status({}, 20'000);
+    EXPECT_EQ(value, std::string(20'000, 's'));
+    EXPECT_EQ(status, call_status::stale_on_error);
+}
+
 TEST_P(Conformance, StaleIfErrorServesTheStoredValueWhenTheFunctionThrows) {
     flaky_source source;
     auto o = base_options();

@@ -44,6 +44,9 @@ public:
     virtual void take_shared(std::shared_ptr<const void> kept) = 0;
     /// The caller's result, shared and immutable, for the in-process tier to keep.
     virtual std::shared_ptr<const void> share() = 0;
+    /// For a result of bytes in one buffer (byte_prefix() > 0): makes `bytes` the result when
+    /// `prefix`, the encoding that precedes them, says that many bytes follow; false otherwise.
+    virtual bool adopt_bytes(std::string_view prefix, std::string&& bytes) = 0;
 
     /// Whether the result type copies as cheaply as a few machine words: the tier then copies it
     /// while it holds its lock, instead of taking a reference first.
@@ -53,9 +56,14 @@ public:
     /// copy (trivially copyable, at most 16 bytes, aligned to at most 16); otherwise 0.
     [[nodiscard]] std::size_t inline_size() const noexcept { return inline_size_; }
 
+    /// When the result type is bytes in one buffer (std::string), whose encoding is a prefix and
+    /// then the bytes themselves: the prefix's size, so that a read can put the bytes straight
+    /// into the buffer that becomes the result (adopt_bytes); otherwise 0.
+    [[nodiscard]] std::size_t byte_prefix() const noexcept { return byte_prefix_; }
+
 protected:
-    call_site(bool copies_cheaply, std::size_t inline_size) noexcept
-        : copies_cheaply_(copies_cheaply), inline_size_(inline_size) {}
+    call_site(bool copies_cheaply, std::size_t inline_size, std::size_t byte_prefix = 0) noexcept
+        : copies_cheaply_(copies_cheaply), inline_size_(inline_size), byte_prefix_(byte_prefix) {}
     call_site(const call_site&) = default;
     call_site& operator=(const call_site&) = default;
     ~call_site() = default;
@@ -63,6 +71,7 @@ protected:
 private:
     bool copies_cheaply_;
     std::size_t inline_size_;
+    std::size_t byte_prefix_;
 };
 
 /// An empty buffer to encode a computed value into: one the calling thread used before, so that

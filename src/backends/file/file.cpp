@@ -30,6 +30,7 @@
 #include "../../fork.hpp"
 #include "../../log.hpp"
 #include "../../settings.hpp"
+#include "../../split_reader.hpp"
 #include "../../value_buffers.hpp"
 #include "file_format.hpp"
 #include "file_system.hpp"
@@ -96,7 +97,7 @@ constexpr std::size_t longest_name = 1 << 20;
 constexpr auto sweep_interval = std::chrono::minutes(10);
 constexpr auto dead_writer_age = std::chrono::seconds(5);
 
-class file_store final : public backend {
+class file_store final : public backend, public detail::split_reader {
 public:
     file_store(std::filesystem::path root, bool durable)
         : backend("file", file_capabilities()), root_(std::move(root)), durable_(durable) {}
@@ -119,6 +120,29 @@ protected:
         return out;
     }
 
+public:
+    void read_split(const key_ref& ref, std::chrono::nanoseconds max_age, std::size_t head_size,
+                    const claim_request* claim, detail::split_read& out) override {
+        try {
+            const dir_ref dir = function_dir(ref.function, false);
+            const std::string key(ref.key);
+            if (dir.fd >= 0) out.found.entry = read_entry(dir, key, head_size, &out.body);
+            out.split = out.found.entry && out.found.entry->value.size() == head_size;
+            const auto fresh_age = claim != nullptr ? claim->max_age : max_age;
+            if (out.found.fresh(fresh_age)) return;
+            out.split = false;
+            out.body = std::string();
+            if (claim != nullptr) {
+                out.found = do_read_or_claim(ref, *claim);  // reads again once it holds the claim
+            } else if (dir.fd >= 0) {
+                out.found.claim = claim_of(dir.fd, key + ".lock");
+            }
+        } catch (const std::exception& e) {
+            throw backend_error("file backend could not read an entry: " + std::string(e.what()));
+        }
+    }
+
+protected:
     // The claim is a lock taken after the read; a value stored in between is found by reading again.
     read_result do_read_or_claim(const key_ref& ref, const claim_request& request) override {
         read_result out;
@@ -342,7 +366,10 @@ private:
     }
 
     /// One entry's value and age; empty when absent, expired, of another format version, or corrupt.
-    static std::optional<stored_entry> read_entry(const dir_ref& dir, const std::string& key) {
+    /// With `body`, a value of at least `head_size` bytes is read in two parts: its first
+    /// `head_size` bytes in the entry's value and the rest in `body` (see split_reader.hpp).
+    static std::optional<stored_entry> read_entry(const dir_ref& dir, const std::string& key,
+                                                  std::size_t head_size = 0, std::string* body = nullptr) {
         struct stat st {};
         const fd_guard fd(open_entry(dir.fd, key, st));
         if (fd.get() < 0) {
@@ -352,25 +379,34 @@ private:
             fail("cannot open", dir.shown(key), errno);
         }
         const auto size = static_cast<std::uint64_t>(st.st_size);
+        if (size < format::header_size + format::trailer_size) return corrupt(dir.shown(key), "too short");
+        // The whole file in one read: header, value (into a buffer sized once, or split), trailer.
+        const std::size_t value_length = size - format::header_size - format::trailer_size;
+        const bool split = body != nullptr && value_length >= head_size;
         format::header head{};
-        if (size < format::header_size + format::trailer_size || !read_exact(fd.get(), head.data(), head.size(), 0))
-            return corrupt(dir.shown(key), "too short");
+        format::trailer tail{};
+        stored_entry entry;
+        std::array<iovec, 4> parts{};
+        int count = 0;
+        parts[count++] = {head.data(), head.size()};
+        if (split) {
+            entry.value.resize(head_size);
+            *body = std::string(value_length - head_size, '\0');  // becomes the caller's result: not recycled
+            parts[count++] = {entry.value.data(), entry.value.size()};
+            parts[count++] = {body->data(), body->size()};
+        } else {
+            entry.value = detail::take_value_buffer(value_length);
+            parts[count++] = {entry.value.data(), entry.value.size()};
+        }
+        parts[count++] = {tail.data(), tail.size()};
+        if (!read_exact(fd.get(), parts.data(), count, 0)) return corrupt(dir.shown(key), "truncated");
         format::header_problem problem{};
         const auto fields = format::parse(head, problem);
         if (problem == format::header_problem::other_version) return std::nullopt;  // rewritten by the next store
-        if (!fields || fields->value_length != size - format::header_size - format::trailer_size)
-            return corrupt(dir.shown(key), "bad header or truncated");
-        // The value and the trailer after it in one read, into a buffer sized once.
-        stored_entry entry;
-        entry.value = detail::take_value_buffer(fields->value_length + format::trailer_size);
-        if (!read_exact(fd.get(), entry.value.data(), entry.value.size(), format::header_size))
-            return corrupt(dir.shown(key), "truncated");
-        format::trailer tail{};
-        std::copy_n(entry.value.data() + fields->value_length, tail.size(), tail.data());
+        if (!fields || fields->value_length != value_length) return corrupt(dir.shown(key), "bad header or truncated");
         if (!format::intact(head, tail)) return corrupt(dir.shown(key), "header checksum mismatch");
         const auto now = std::chrono::system_clock::now();
         if (expired(*fields, now)) return std::nullopt;
-        entry.value.resize(fields->value_length);
         entry.age = now - fields->stored_at;
         return entry;
     }

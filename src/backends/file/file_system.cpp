@@ -60,6 +60,23 @@ int open_private_dir(int parent, const std::string& name, const std::string& sho
     return fd.release();
 }
 
+namespace {
+
+// Moves `parts` past `done` bytes that a vectored read or write transferred.
+void advance(iovec*& parts, int& count, std::size_t done) noexcept {
+    while (count > 0 && done >= parts->iov_len) {
+        done -= parts->iov_len;
+        ++parts;
+        --count;
+    }
+    if (count > 0) {
+        parts->iov_base = static_cast<char*>(parts->iov_base) + done;
+        parts->iov_len -= done;
+    }
+}
+
+}  // namespace
+
 bool write_all(int fd, iovec* parts, int count) {
     while (count > 0) {
         const ssize_t written = ::writev(fd, parts, count);
@@ -67,16 +84,18 @@ bool write_all(int fd, iovec* parts, int count) {
             if (errno == EINTR) continue;
             return false;
         }
-        auto left = static_cast<std::size_t>(written);
-        while (count > 0 && left >= parts->iov_len) {
-            left -= parts->iov_len;
-            ++parts;
-            --count;
-        }
-        if (count > 0) {
-            parts->iov_base = static_cast<char*>(parts->iov_base) + left;
-            parts->iov_len -= left;
-        }
+        advance(parts, count, static_cast<std::size_t>(written));
+    }
+    return true;
+}
+
+bool read_exact(int fd, iovec* parts, int count, off_t offset) {
+    while (count > 0) {
+        const ssize_t got = ::preadv(fd, parts, count, offset);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return false;
+        advance(parts, count, static_cast<std::size_t>(got));
+        offset += got;
     }
     return true;
 }

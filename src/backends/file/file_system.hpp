@@ -52,6 +52,9 @@ bool write_all(int fd, iovec* parts, int count);
 /// Reads exactly `size` bytes at `offset`; false on a short file.
 bool read_exact(int fd, char* out, std::size_t size, off_t offset);
 
+/// Fills all of `parts` from `offset` on (one preadv when the file allows); false on a short file.
+bool read_exact(int fd, iovec* parts, int count, off_t offset);
+
 /// True when `fd` is the file `name` in `dir` (not replaced or removed since it was opened).
 bool same_file(int fd, int dir, const std::string& name);
 
