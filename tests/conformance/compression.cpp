@@ -36,15 +36,21 @@ std::string incompressible(std::int64_t size) {
 
 constexpr std::int64_t large = 200'000;
 
+/// compressible(size), counting its calls.
+struct counted_text {
+    std::shared_ptr<int> calls = std::make_shared<int>(0);
+    std::string operator()(std::int64_t size) const {
+        ++*calls;
+        return compressible(size);
+    }
+};
+
 }  // namespace
 
 TEST_P(Conformance, CompressedValuesReadBackWhateverTheReadersSetting) {
     if (!backend_->capabilities().stores_outside_process) GTEST_SKIP() << "values never leave the process";
-    auto calls = std::make_shared<int>(0);
-    auto make = [calls](std::int64_t size) {
-        ++*calls;
-        return compressible(size);
-    };
+    const counted_text make;
+    const auto& calls = make.calls;
     auto compressing = base_options();
     compressing.compression = compression::zstd(3);
     auto f = cachier::cachier(fn_name(), make, compressing);
@@ -80,11 +86,8 @@ TEST_P(Conformance, SmallAndIncompressibleValuesAreStoredAsTheyAre) {
 
 TEST_P(Conformance, EntrySizeLimitCountsTheBytesStored) {
     if (!backend_->capabilities().stores_outside_process) GTEST_SKIP() << "values never leave the process";
-    auto calls = std::make_shared<int>(0);
-    auto make = [calls](std::int64_t size) {
-        ++*calls;
-        return compressible(size);
-    };
+    const counted_text make;
+    const auto& calls = make.calls;
     auto opts = base_options();
     opts.enable_metrics = true;
     opts.entry_size_limit = "50KB";
@@ -103,11 +106,8 @@ TEST_P(Conformance, EntrySizeLimitCountsTheBytesStored) {
 
 TEST_P(Conformance, HostileCompressedEntriesAreRefusedAndRecomputed) {
     if (!backend_->capabilities().stores_outside_process) GTEST_SKIP() << "values never leave the process";
-    auto calls = std::make_shared<int>(0);
-    auto make = [calls](std::int64_t size) {
-        ++*calls;
-        return compressible(size);
-    };
+    const counted_text make;
+    const auto& calls = make.calls;
     auto opts = base_options();
     opts.enable_metrics = true;
     opts.compression = compression::zstd(3);
