@@ -87,7 +87,18 @@ void backend::report_to_sinks(backend& store, const change_event& event) noexcep
 
 void backend::store(const key_ref& ref, const store_request& request) {
     const announced_change announced(*this, ref.function, ref.key, report_to_sinks);
-    guarded("store a value", [&] { do_store(ref, request); }, request.value.size());
+    const std::size_t size = request.value.size() + request.value_tail.size();
+    if (!request.value_tail.empty() && !capabilities_.accepts_value_tails) {
+        std::string joined;
+        joined.reserve(size);
+        joined.append(request.value).append(request.value_tail);
+        store_request whole = request;
+        whole.value = joined;
+        whole.value_tail = {};
+        guarded("store a value", [&] { do_store(ref, whole); }, size);
+    } else {
+        guarded("store a value", [&] { do_store(ref, request); }, size);
+    }
     // Reported before a separate release: the waiters can read the value already.
     report_change({ref.function, ref.key, change_kind::stored});
     if (request.release != nullptr && !capabilities_.store_releases_claim)

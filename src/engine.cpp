@@ -151,10 +151,19 @@ struct call_context {
     /// The value to store from a computed value (value_room free bytes, then the encoding): sealed
     /// in its envelope, compressed first when the settings ask and it shrinks (`bytes` then holds
     /// the compressed form), or, in-process, the encoding after the room.
-    [[nodiscard]] std::string_view stored_form(std::string& bytes) const {
+    /// `tail`, the rest of the encoding stored apart, stays apart only when the value is sealed as
+    /// it is; otherwise it is appended to `bytes` and emptied.
+    [[nodiscard]] std::string_view stored_form(std::string& bytes, std::string_view& tail) const {
+        const bool compressing =
+            sealed() && settings.compression_level != 0 &&
+            bytes.size() - value_room + tail.size() >= settings.compression_min_size;
+        if (!tail.empty() && (!sealed() || compressing)) {
+            bytes.append(tail);
+            tail = {};
+        }
         if (!sealed()) return std::string_view(bytes).substr(value_room);
         envelope::coding how = envelope::coding::plain;
-        if (settings.compression_level != 0 && bytes.size() - value_room >= settings.compression_min_size) {
+        if (compressing) {
             if (auto compressed = compress(std::string_view(bytes).substr(value_room), settings.compression_level,
                                            value_room)) {
                 recycle_value_buffer(std::move(bytes));
@@ -162,7 +171,7 @@ struct call_context {
                 how = envelope::coding::zstd;
             }
         }
-        envelope::seal(bytes, identity, how);
+        envelope::seal(bytes, identity, how, tail);
         return bytes;
     }
 
@@ -280,8 +289,8 @@ struct call_context {
         }
         std::string_view stored;
         if (not_kept == nullptr) {
-            stored = stored_form(*value.bytes);
-            if (limited_size(stored) > settings.entry_size_limit) {
+            stored = stored_form(*value.bytes, value.tail);
+            if (limited_size(stored) + value.tail.size() > settings.entry_size_limit) {
                 count(counter::size_limit_rejections);
                 not_kept = "result is over entry_size_limit: not stored";
             }
@@ -295,7 +304,8 @@ struct call_context {
         try {
             store_request request;
             request.value = stored;
-            stored_size = request.value.size();
+            request.value_tail = value.tail;
+            stored_size = request.value.size() + request.value_tail.size();
             request.release = held;
             store().store(ref, request);
             say("stored");
@@ -756,7 +766,8 @@ void precache(function_state& fn, std::string_view key_bytes, std::string value_
     call_context c{fn, settings, key.ref(), false};
     if (c.sealed()) c.identity = envelope::identity(c.ref.function, c.ref.key);
     store_request request;
-    request.value = c.stored_form(value_bytes);
+    std::string_view no_tail;
+    request.value = c.stored_form(value_bytes, no_tail);
     settings.backend->store(key.ref(), request);
     if (settings.evicts()) note_store(fn, settings, key.ref().key, request.value.size());
 }

@@ -48,14 +48,14 @@ std::uint64_t identity(std::string_view function, std::string_view key) noexcept
     return XXH3_64bits_digest(&state);
 }
 
-void seal(std::string& stored, std::uint64_t identity, coding how) noexcept {
+void seal(std::string& stored, std::uint64_t identity, coding how, std::string_view tail) noexcept {
     char* head = stored.data();
     head[0] = static_cast<char>(magic0);
     head[1] = static_cast<char>(magic1);
     head[2] = static_cast<char>(format_version);
     head[3] = static_cast<char>(how);
     put_u64(head + 4, identity);
-    put_u64(head + 12, value_checksum(std::string_view(stored).substr(size)));
+    put_u64(head + 12, value_checksum(std::string_view(stored).substr(size), tail));
 }
 
 std::optional<std::string_view> open(std::string_view stored, std::uint64_t identity, problem& why,

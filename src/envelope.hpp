@@ -44,8 +44,8 @@ enum class problem {
 [[nodiscard]] std::uint64_t identity(std::string_view function, std::string_view key) noexcept;
 
 /// Fills the first `size` bytes of `stored` (room left for it) for the value that follows, held
-/// as `how` says.
-void seal(std::string& stored, std::uint64_t identity, coding how = coding::plain) noexcept;
+/// as `how` says; with `tail`, the value continues there (stored apart, checked as one).
+void seal(std::string& stored, std::uint64_t identity, coding how = coding::plain, std::string_view tail = {}) noexcept;
 
 /// The value inside `stored` when it is an intact envelope of the entry `identity`, held as `how`
 /// says; otherwise empty, with the reason in `why`.

@@ -97,6 +97,9 @@ struct backend_capabilities {
     /// no change was reported (a waiter backs off from the first to the longest).
     std::chrono::milliseconds min_poll_interval{1};
     std::chrono::milliseconds max_poll_interval{1000};  ///< see min_poll_interval
+    /// do_store takes a value in two parts (store_request::value, then store_request::value_tail)
+    /// and writes them without joining them first; otherwise store() joins them before do_store.
+    bool accepts_value_tails = false;
 };
 
 /// A stored value as a backend returns it.
@@ -133,6 +136,10 @@ struct store_request {
     /// The bytes to keep: for a backend that stores outside the process, the engine's integrity
     /// envelope followed by the encoded value; kept and returned exactly as given.
     std::string_view value;
+    /// The rest of the value, after `value` (the engine passes a large string result's own bytes
+    /// here instead of copying them). A backend sees it non-empty only when its capabilities say
+    /// accepts_value_tails; for others, store() joins the two parts into `value`.
+    std::string_view value_tail;
     /// How old the value already is: a copy between backends keeps its age. Zero for a new value.
     std::chrono::nanoseconds age{0};
     /// The entry disappears this long after the store (per-entry expiry); empty: never.

@@ -96,6 +96,17 @@ std::string encode_value(const R& value) {
     return bytes;
 }
 
+/// A std::string's encoding as its length in `bytes` (after value_room) and its own bytes as the
+/// tail, so that storing it copies them once, into the store.
+inline computed_value encode_string_result(const std::string& value) {
+    computed_value out;
+    out.bytes = encode_buffer();
+    out.bytes->assign(value_room, '\0');
+    encode_into(*out.bytes, nullptr, static_cast<std::uint64_t>(value.size()));  // the length, as strings encode it
+    out.tail = value;
+    return out;
+}
+
 template <class R>
 computed_value encode_result(const R& value) {
     computed_value out;
@@ -247,6 +258,7 @@ private:
 
         detail::computed_value compute() override {
             result.emplace(std::apply([this](auto&... a) { return std::invoke(*fn, a...); }, args));
+            if constexpr (byte_string) return detail::encode_string_result(*result);
             return detail::encode_result(*result);
         }
         bool adopt(std::string_view bytes) override {

@@ -24,6 +24,9 @@ inline constexpr std::size_t value_room = 20;
 struct computed_value {
     /// value_room free bytes, then the encoding; empty: the value cannot be encoded (reported, not stored)
     std::optional<std::string> bytes;
+    /// The rest of the encoding, after `bytes`, where it is a result's own bytes (a std::string's),
+    /// held by the call site until the call ends; empty when `bytes` holds it all.
+    std::string_view tail;
     bool is_none = false;              ///< the function returned an empty std::optional
     std::string encode_error;          ///< why `bytes` is empty
 };

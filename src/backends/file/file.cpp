@@ -80,6 +80,7 @@ backend_capabilities file_capabilities() {
     // read_or_claim costs a hit no more than read (the lock is only taken for a missing or stale
     // entry), and saves a miss the separate look at the claim.
     caps.claim_on_read = true;
+    caps.accepts_value_tails = true;  // written with the rest in one writev
     caps.cheap_listing = true;  // a header read per entry
     caps.records_last_use = true;  // in each file's access time
     // Other processes' writes are found by polling; 16 ms keeps a waiter within 20 ms of a store.
@@ -172,12 +173,14 @@ protected:
             expires = now + std::chrono::duration_cast<std::chrono::system_clock::duration>(*request.expires_after);
         format::header head{};
         format::trailer tail{};
-        format::frame(request.value, now - std::chrono::duration_cast<std::chrono::system_clock::duration>(request.age),
-                      expires, head, tail);
+        format::frame(request.value.size() + request.value_tail.size(),
+                      now - std::chrono::duration_cast<std::chrono::system_clock::duration>(request.age), expires, head,
+                      tail);
         with_function_dir(ref.function, [&](const dir_ref& dir) {
             write_and_rename(dir, key,
                              {{head.data(), head.size()},
                               {const_cast<char*>(request.value.data()), request.value.size()},
+                              {const_cast<char*>(request.value_tail.data()), request.value_tail.size()},
                               {tail.data(), tail.size()}});
         });
     }

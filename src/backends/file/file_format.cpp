@@ -35,12 +35,12 @@ std::uint64_t checksum(const header& head) {
 
 }  // namespace
 
-void frame(std::string_view value, time_point stored_at, std::optional<time_point> expires_at, header& head,
+void frame(std::uint64_t value_length, time_point stored_at, std::optional<time_point> expires_at, header& head,
            trailer& tail) {
     std::memcpy(head.data(), magic, sizeof(magic));
     put_u64(head.data() + 8, to_ns(stored_at));
     put_u64(head.data() + 16, expires_at ? std::max<std::uint64_t>(1, to_ns(*expires_at)) : 0);
-    put_u64(head.data() + 24, value.size());
+    put_u64(head.data() + 24, value_length);
     put_u64(tail.data(), checksum(head));
 }
 

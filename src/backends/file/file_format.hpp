@@ -37,8 +37,8 @@ struct header_fields {
 /// Why a header cannot be used.
 enum class header_problem { none, not_an_entry, other_version };
 
-/// Header and trailer for a value of `value.size()` bytes.
-void frame(std::string_view value, time_point stored_at, std::optional<time_point> expires_at, header& head,
+/// Header and trailer for a value of `value_length` bytes.
+void frame(std::uint64_t value_length, time_point stored_at, std::optional<time_point> expires_at, header& head,
            trailer& tail);
 
 /// The fields of a header, or the reason it cannot be read.
