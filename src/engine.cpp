@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "function_state.hpp"
 #include "log.hpp"
 #include "random_seed.hpp"
+#include "read_limit.hpp"
 #include "split_reader.hpp"
 #include "thread_pool.hpp"
 #include "value_buffers.hpp"
@@ -175,6 +177,14 @@ struct call_context {
         return bytes;
     }
 
+    /// The most stored bytes a read may take: read_size_limit and the envelope around the value.
+    [[nodiscard]] std::uint64_t stored_read_limit() const noexcept {
+        const std::uint64_t room = sealed() ? envelope::size : 0;
+        return settings.read_size_limit > std::numeric_limits<std::uint64_t>::max() - room
+                   ? std::numeric_limits<std::uint64_t>::max()
+                   : settings.read_size_limit + room;
+    }
+
     /// The size an entry_size_limit compares: the stored bytes without the envelope.
     [[nodiscard]] std::uint64_t limited_size(std::string_view stored) const {
         return sealed() ? stored.size() - envelope::size : stored.size();
@@ -185,6 +195,10 @@ struct call_context {
     [[nodiscard]] std::optional<std::string_view> opened(read_value& read) const {
         const std::string_view stored = read.found.entry->value;
         if (!sealed()) return stored;
+        if (stored.size() > stored_read_limit()) {
+            refused("it is larger than read_size_limit");
+            return std::nullopt;
+        }
         envelope::problem why{};
         envelope::coding how{};
         auto value = envelope::open(stored, identity, why, how);
@@ -210,6 +224,10 @@ struct call_context {
     /// the result's bytes), checked, its bytes handed to `site`: true when taken, false when refused
     /// (reported); empty when the value is compressed and must be read as one.
     [[nodiscard]] std::optional<bool> adopt_split(read_value& read, call_site& site) const {
+        if (read.found.entry->value.size() + read.body.size() > stored_read_limit()) {
+            refused("it is larger than read_size_limit");
+            return false;
+        }
         envelope::problem why{};
         envelope::coding how{};
         const auto prefix = envelope::open_split(read.found.entry->value, read.body, identity, why, how);
@@ -453,6 +471,7 @@ private:
         if (!first_look_) generation_ = c_.settings.hub->generation(c_.ref);
         read_value read;
         read_result& found = read.found;
+        const read_limit_scope limit(c_.stored_read_limit());
         try {
             if (force_claim_) {
                 found.claimed = c_.store().try_claim(c_.ref, token(), c_.settings.claim_lease);
@@ -741,6 +760,7 @@ bool peek(function_state& fn, std::string_view key_bytes, call_site& site) {
     if (c.sealed()) c.identity = envelope::identity(c.ref.function, c.ref.key);
     read_value read;
     read_result& found = read.found;
+    const read_limit_scope limit(c.stored_read_limit());
     try {
         found = c.store().read(c.ref, settings.stale_after);
     } catch (const std::exception& e) {

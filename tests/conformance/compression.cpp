@@ -153,6 +153,21 @@ TEST_P(Conformance, HostileCompressedEntriesAreRefusedAndRecomputed) {
     EXPECT_EQ(limited.metrics().corrupt_entries, 1U);
 }
 
+TEST_P(Conformance, ValuesLargerThanReadSizeLimitAreRecomputed) {
+    if (!backend_->capabilities().stores_outside_process) GTEST_SKIP() << "values never leave the process";
+    const counted_text make;
+    auto opts = base_options();
+    auto writer = cachier::cachier(fn_name(), make, opts);
+    EXPECT_EQ(writer(large), compressible(large));
+    opts.read_size_limit = "100KB";
+    auto limited = cachier::cachier(fn_name(), make, opts);
+    EXPECT_EQ(limited(large), compressible(large));
+    EXPECT_EQ(*make.calls, 2) << "a 200 KB value is not read under a 100 KB limit";
+    EXPECT_EQ(limited(1000), compressible(1000));
+    EXPECT_EQ(limited(1000), compressible(1000));
+    EXPECT_EQ(*make.calls, 3) << "smaller values are read as usual";
+}
+
 TEST_P(Conformance, CompressionSettingsAreChecked) {
     auto opts = base_options();
     opts.compression = compression::zstd(1000);

@@ -29,6 +29,7 @@
 #include "../../digest.hpp"
 #include "../../fork.hpp"
 #include "../../log.hpp"
+#include "../../read_limit.hpp"
 #include "../../settings.hpp"
 #include "../../split_reader.hpp"
 #include "../../value_buffers.hpp"
@@ -385,6 +386,7 @@ private:
         if (size < format::header_size + format::trailer_size) return corrupt(dir.shown(key), "too short");
         // The whole file in one read: header, value (into a buffer sized once, or split), trailer.
         const std::size_t value_length = size - format::header_size - format::trailer_size;
+        if (value_length > detail::read_limit()) return corrupt(dir.shown(key), "larger than read_size_limit: not read");
         const bool split = body != nullptr && value_length >= head_size;
         format::header head{};
         format::trailer tail{};
