@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -43,6 +44,29 @@ inline auto cached_price_on(std::shared_ptr<cachier::backend> store, const std::
     auto f = cachier::cachier(name, price, o);
     for (const auto& sku : skus()) f(sku, 3);
     return f;
+}
+
+/// The result of the large-value benchmarks: a std::string of `size` bytes.
+inline std::string large_value(std::int64_t size) { return std::string(static_cast<std::size_t>(size), 'v'); }
+
+/// The size of the large values the database benchmarks read: 1 MB.
+inline constexpr std::int64_t database_value_size = 1'000'000;
+
+/// large_value cached on `store` under `name`, with its value of `size` bytes stored.
+inline auto cached_large_value_on(std::shared_ptr<cachier::backend> store, const std::string& name,
+                                  std::int64_t size = database_value_size) {
+    cachier::options o;
+    o.backend = std::move(store);
+    auto f = cachier::cachier(name, large_value, o);
+    benchmark::DoNotOptimize(f(size));
+    return f;
+}
+
+/// Hits of `f` (from cached_large_value_on) on its value of `size` bytes.
+template <class F>
+void run_large_value_hits(benchmark::State& state, F& f, std::int64_t size = database_value_size) {
+    for (auto _ : state) benchmark::DoNotOptimize(f(size));
+    state.SetBytesProcessed(state.iterations() * size);
 }
 
 /// Hits of the price function on the memory backend: the baseline of tiered hits, measured in the

@@ -79,20 +79,14 @@ BENCHMARK(BM_FileHitBounded)->Unit(benchmark::kMicrosecond);
 
 // Large values: a hit of a std::string of N bytes against opening and reading the entry's own file
 // into a fresh buffer of its size (what the hardware and the kernel cost).
-std::string large_value(std::int64_t size) { return std::string(static_cast<std::size_t>(size), 'v'); }
-
 auto large_value_function(std::int64_t size) {
-    cachier::options o;
-    o.backend = cachier::file_backend(bench_dir("large" + std::to_string(size)));
-    auto f = cachier::cachier("bench.file_large", large_value, o);
-    benchmark::DoNotOptimize(f(size));
-    return f;
+    return cached_large_value_on(cachier::file_backend(bench_dir("large" + std::to_string(size))), "bench.file_large",
+                                 size);
 }
 
 void BM_FileHitLargeValue(benchmark::State& state) {
     auto f = large_value_function(state.range(0));
-    for (auto _ : state) benchmark::DoNotOptimize(f(state.range(0)));
-    state.SetBytesProcessed(state.iterations() * state.range(0));
+    run_large_value_hits(state, f, state.range(0));
 }
 BENCHMARK(BM_FileHitLargeValue)->Arg(100)->Arg(100'000)->Arg(10'000'000)->Arg(100'000'000)->Unit(benchmark::kMicrosecond);
 

@@ -80,6 +80,33 @@ void BM_RedisRawGetSetPair(benchmark::State& state) {
 }
 BENCHMARK(BM_RedisRawGetSetPair)->Unit(benchmark::kMicrosecond);
 
+// A 1 MB value: a hit against a raw hiredis GET of the same bytes, copied into a std::string as the
+// hit returns it.
+void BM_RedisRawGetLargeValue(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    const std::string url = bench_redis_url();
+    const auto colon = url.rfind(':');
+    redisContext* c = redisConnect(url.substr(8, colon - 8).c_str(), std::stoi(url.substr(colon + 1)));
+    const std::string value = large_value(database_value_size);
+    freeReplyObject(redisCommand(c, "SET bench:raw_large %b", value.data(), value.size()));
+    for (auto _ : state) {
+        auto* reply = static_cast<redisReply*>(redisCommand(c, "GET bench:raw_large"));
+        std::string copy(reply->str, reply->len);
+        benchmark::DoNotOptimize(copy);
+        freeReplyObject(reply);
+    }
+    state.SetBytesProcessed(state.iterations() * database_value_size);
+    redisFree(c);
+}
+BENCHMARK(BM_RedisRawGetLargeValue)->Unit(benchmark::kMicrosecond);
+
+void BM_RedisHitLargeValue(benchmark::State& state) {
+    if (bench_redis_url() == nullptr) return state.SkipWithError("CACHIER_BENCH_REDIS_URL is not set");
+    auto f = cached_large_value_on(bench_redis_backend(), "bench.redis.large");
+    run_large_value_hits(state, f);
+}
+BENCHMARK(BM_RedisHitLargeValue)->Unit(benchmark::kMicrosecond);
+
 // A hit kept in the process, in front of Redis, against a memory-backend hit.
 BENCHMARK(BM_MemoryHitBaseline);
 void BM_RedisTieredHit(benchmark::State& state) {
@@ -91,6 +118,7 @@ BENCHMARK(BM_RedisTieredHit);
 const bool goals = add_goals({
     {"tiered hit over redis / memory hit (<= 2x)", "BM_RedisTieredHit", "BM_MemoryHitBaseline", 0, 2.0, false, "ns"},
     {"redis hit / raw hiredis GET round trip (<= 1.3x)", "BM_RedisHit", "BM_RedisRawGet", 0, 1.3},
+    {"redis hit of 1 MB / raw GET of it (<= 1.3x)", "BM_RedisHitLargeValue", "BM_RedisRawGetLargeValue", 0, 1.3},
     {"redis miss + store / redis hit (no goal)", "BM_RedisMissAndStore", "BM_RedisHit"},
     {"redis miss + store / raw GET+SET pair (<= 1.5x)", "BM_RedisMissAndStore", "BM_RedisRawGetSetPair", 0, 1.5},
     {"redis hits/s, 2 threads / 1 thread (no goal)", "BM_RedisHitThreads/real_time/threads:2",

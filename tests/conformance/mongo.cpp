@@ -6,30 +6,27 @@
 namespace cachier::test {
 namespace {
 
-// The MongoDB test servers of this test process (CTest runs each test in its own process): a
-// standalone one, whose waiters poll, and a one-member replica set, whose waiters hear of values
-// through a change stream. Each starts at its first use.
-std::unique_ptr<mongo_server> standalone;
-std::unique_ptr<mongo_server> replica_set;
+// The MongoDB test servers (the run's fixtures', or this process's own): a standalone one, whose
+// waiters poll, and a one-member replica set, whose waiters hear of values through a change stream.
+server_for_tests<mongo_server> standalone("mongo");
+server_for_tests<mongo_server> replica_set("mongo_rs", "--replica-set rs0");
 
 class mongo_environment : public testing::Environment {
 public:
     void TearDown() override {
-        standalone.reset();
-        replica_set.reset();
+        standalone.stop();
+        replica_set.stop();
     }
 };
 const auto* const environment = testing::AddGlobalTestEnvironment(new mongo_environment);
 
 // Each test gets its own collection, so tests never see each other's entries.
 std::string standalone_url(const std::filesystem::path& scratch) {
-    if (!standalone) standalone = std::make_unique<mongo_server>();
-    return standalone->url() + "/cachier_test?collection=" + scratch.filename().string();
+    return standalone.url() + "/cachier_test?collection=" + scratch.filename().string();
 }
 
 std::string replica_set_url(const std::filesystem::path& scratch) {
-    if (!replica_set) replica_set = std::make_unique<mongo_server>("--replica-set rs0");
-    return replica_set->url() + "/cachier_test?replicaSet=rs0&collection=" + scratch.filename().string();
+    return replica_set.url() + "/cachier_test?replicaSet=rs0&collection=" + scratch.filename().string();
 }
 
 backend_under_test mongo_under_test(std::string name, std::string (*url_for)(const std::filesystem::path&)) {

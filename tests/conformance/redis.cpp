@@ -6,19 +6,18 @@
 namespace cachier::test {
 namespace {
 
-// One real redis-server per test process (CTest runs each test in its own process).
-std::unique_ptr<redis_server> server;
+// The redis-server of the run's fixture, or one of this process's own.
+server_for_tests<redis_server> server("redis");
 
 class redis_environment : public testing::Environment {
 public:
-    void SetUp() override { server = std::make_unique<redis_server>(); }
-    void TearDown() override { server.reset(); }
+    void TearDown() override { server.stop(); }
 };
 const auto* const environment = testing::AddGlobalTestEnvironment(new redis_environment);
 
 // Each test gets its own key prefix, so tests never see each other's entries.
 std::string url_for(const std::filesystem::path& scratch) {
-    return server->url() + "/0?prefix=" + scratch.filename().string();
+    return server.url() + "/0?prefix=" + scratch.filename().string();
 }
 
 backend_under_test redis_under_test() {

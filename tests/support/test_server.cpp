@@ -4,6 +4,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <stdexcept>
@@ -89,6 +90,17 @@ void test_server::signal_all(int signal) const {
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
     }
+}
+
+std::string fixture_server_url(const std::string& kind) {
+    const char* servers = std::getenv("CACHIER_TEST_SERVERS");
+    if (servers == nullptr || *servers == '\0') return {};
+    const auto file = std::filesystem::path(servers) / kind / "url";
+    std::ifstream in(file);
+    std::string url;
+    if (!std::getline(in, url) || url.empty())
+        throw std::runtime_error("no " + kind + " test server: " + file.string() + " holds no URL");
+    return url;
 }
 
 void test_server::stop() {

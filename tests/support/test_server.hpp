@@ -3,7 +3,10 @@
 // scripts (scripts/redis-server.sh, scripts/postgres-server.sh).
 
 #include <filesystem>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <type_traits>
 
 namespace cachier::test {
 
@@ -56,6 +59,49 @@ public:
 class postgres_server : public test_server {
 public:
     postgres_server() : test_server("postgres-server.sh", "") {}
+};
+
+/// The URL of the server of `kind` (redis, postgres, mongo, mongo_rs) that a CTest fixture started
+/// for the whole run (scripts/test-server-fixture.sh, in $CACHIER_TEST_SERVERS/<kind>), or empty
+/// when CACHIER_TEST_SERVERS is not set.
+std::string fixture_server_url(const std::string& kind);
+
+/// The server of one kind that a test process uses: the one its CTest fixture started for every
+/// test of the run (fixture_server_url), or else one of its own, started at first use and stopped
+/// by stop() or at exit. A shared server saves starting one per test (CTest runs each test in its
+/// own process); each test keeps to its own keys, tables or collections on it.
+template <class Server>
+class server_for_tests {
+public:
+    /// `kind`: the fixture's server (fixture_server_url); `options`: for a server of its own.
+    explicit server_for_tests(std::string kind, std::string options = "")
+        : kind_(std::move(kind)), options_(std::move(options)) {}
+
+    /// Where the server listens.
+    const std::string& url() {
+        std::lock_guard lock(mutex_);
+        if (url_.empty()) url_ = fixture_server_url(kind_);
+        if (url_.empty()) {
+            if constexpr (std::is_constructible_v<Server, std::string>) own_ = std::make_unique<Server>(options_);
+            else own_ = std::make_unique<Server>();
+            url_ = own_->url();
+        }
+        return url_;
+    }
+
+    /// Stops a server of its own (a shared one is the fixture's to stop).
+    void stop() {
+        std::lock_guard lock(mutex_);
+        own_.reset();
+        url_.clear();
+    }
+
+private:
+    std::string kind_;
+    std::string options_;
+    std::mutex mutex_;
+    std::string url_;
+    std::unique_ptr<Server> own_;
 };
 
 }  // namespace cachier::test

@@ -182,6 +182,32 @@ TEST(RedisBackend, FunctionNamesWithGlobCharactersAreClearedAlone) {
     EXPECT_EQ(functions[1].metrics().entry_count.value_or(0), 1U);
 }
 
+// A server holding many other keys spreads one function's keys over many SCAN batches; eviction
+// must still see them in the order they were used.
+TEST(RedisBackend, EvictionKeepsTheNewestWhenTheServerHoldsManyOtherKeys) {
+    redis_server server;
+    cachier::detail::redis::connection raw(cachier::detail::redis::options_from_url(server.url()));
+    std::vector<std::string> others;
+    for (int i = 0; i < 50'000; ++i) others.push_back("other:" + std::to_string(i));
+    for (std::size_t first = 0; first < others.size(); first += 5'000) {
+        std::vector<std::vector<std::string_view>> commands;
+        for (std::size_t i = first; i < first + 5'000; ++i) commands.push_back({"SET", others[i], "x"});
+        raw.pipeline(commands);
+    }
+    const std::string url = server.url() + "/0?prefix=" + unique_prefix();
+    auto store = cachier::redis_backend(url);
+    cachier::options o;
+    o.backend = store;
+    auto f = cachier::cachier("evicted", [](std::int64_t x) { return x; }, o);
+    for (std::int64_t i = 0; i < 20; ++i) {
+        f(i);
+        std::this_thread::sleep_for(2ms);  // apart by more than a round trip's asymmetry
+    }
+    const auto report = cachier::evict_least_recently_used(*store, f.name(), {5, std::nullopt});
+    EXPECT_EQ(report.removed, 15U);
+    for (std::int64_t i = 15; i < 20; ++i) EXPECT_TRUE(f.peek(i).has_value()) << "value " << i << " was evicted";
+}
+
 TEST(RedisBackend, PasswordsWorkAndNeverAppearInMessages) {
     redis_server server("--requirepass hunter2secret");
     const std::string base = server.url().substr(std::string("redis://").size());

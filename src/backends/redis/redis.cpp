@@ -220,8 +220,9 @@ protected:
         // Keys are {prefix}:{function}:{64 hex}; the function is what lies between.
         std::string pattern = glob_escape(options_.prefix) + ":*:" + hex_pattern();
         std::map<std::string, function_info> functions;
+        std::int64_t now = 0;
         scan(pattern, [&](const std::vector<std::string>& keys) {
-            describe(keys, [&](const std::string& key, const entry_info& e) {
+            describe(keys, now, [&](const std::string& key, const entry_info& e) {
                 if (!e.has_value) return;
                 const std::size_t start = options_.prefix.size() + 1;
                 function_info& f = functions[key.substr(start, key.size() - 65 - start)];
@@ -237,8 +238,9 @@ protected:
 
     void do_list_entries(std::string_view function, const visitor<entry_info>& visit) override {
         bool going = true;
+        std::int64_t now = 0;
         for_each_batch(function, [&](const std::vector<std::string>& keys) {
-            describe(keys, [&](const std::string&, const entry_info& e) {
+            describe(keys, now, [&](const std::string&, const entry_info& e) {
                 if (going && (e.has_value || e.claim != claim_state::none)) going = visit(e);
             });
             return going;
@@ -344,9 +346,12 @@ private:
         scan(glob_escape(options_.prefix) + ":" + glob_escape(function) + ":" + hex_pattern(), visit);
     }
 
-    /// Reads the head, size and claim of a batch of entry keys in one round trip.
+    /// Reads the head, size and claim of a batch of entry keys in one round trip. `now` is the
+    /// listing's time, taken at its first batch (when 0) and kept for the rest: SCAN spreads a
+    /// function's keys over many batches where the server holds many keys, and ages measured
+    /// from one time keep the entries' order (eviction sorts by them).
     template <class Each>
-    void describe(const std::vector<std::string>& keys, Each&& each) {
+    void describe(const std::vector<std::string>& keys, std::int64_t& now, Each&& each) {
         std::vector<std::string> claim_keys;
         std::vector<std::string> use_keys;
         claim_keys.reserve(keys.size());
@@ -361,7 +366,7 @@ private:
             commands.push_back({"GET", use_keys.back()});
         }
         const auto replies = pool_->acquire()->pipeline(commands);
-        const std::int64_t now = server_now_us();
+        if (now == 0) now = server_now_us();
         for (std::size_t i = 0; i < keys.size(); ++i) {
             const std::string_view head = text_of(replies[4 * i].get());
             entry_info e;
@@ -400,9 +405,11 @@ private:
         const auto after = steady::now();
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw backend_error("redis: unexpected reply to TIME");
         const std::int64_t server_us = to_int64(r->element[0]) * 1000000 + to_int64(r->element[1]);
-        const auto middle = before + (after - before) / 2;
+        // The server read its clock somewhere between `before` and `after`: pinning its reading to
+        // `before` makes every later estimate at least the server's time (at most one round trip
+        // ahead), so an age is never understated, whatever the round trip's asymmetry.
         const auto local_us =
-            std::chrono::duration_cast<std::chrono::microseconds>(middle.time_since_epoch()).count();
+            std::chrono::duration_cast<std::chrono::microseconds>(before.time_since_epoch()).count();
         offset_us_.store(server_us - local_us, std::memory_order_release);
         synced_at_.store(after.time_since_epoch().count(), std::memory_order_release);
     }
