@@ -6,12 +6,19 @@
 #include <map>
 #include <string>
 
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cachier/cachier.hpp>
 
 namespace cachier::bench {
+
+bool keep_large_buffers_on_the_heap() {
+    ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    ::mallopt(M_TRIM_THRESHOLD, 128 << 20);
+    return true;
+}
 
 std::int64_t next_cold_key() {
     static std::int64_t next = 0;

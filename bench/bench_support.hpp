@@ -62,6 +62,12 @@ inline auto cached_large_value_on(std::shared_ptr<cachier::backend> store, const
     return f;
 }
 
+/// Makes glibc serve the 1 MB buffers of the database benchmarks from its heap, on both sides of a
+/// comparison: by default a freed buffer of that size may be unmapped or trimmed and the next one
+/// mapped again, page by page, so that which side pays those page faults depends on the order of
+/// allocations, not on the code measured. Returns true (for a static initializer).
+bool keep_large_buffers_on_the_heap();
+
 /// Hits of `f` (from cached_large_value_on) on its value of `size` bytes.
 template <class F>
 void run_large_value_hits(benchmark::State& state, F& f, std::int64_t size = database_value_size) {

@@ -15,6 +15,8 @@ namespace {
 
 using namespace cachier::bench;
 
+const bool heap_kept = keep_large_buffers_on_the_heap();
+
 const char* bench_postgres_url() { return std::getenv("CACHIER_BENCH_POSTGRES_URL"); }
 
 void BM_PostgresRawSelect(benchmark::State& state) {

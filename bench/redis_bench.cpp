@@ -15,6 +15,8 @@ namespace {
 
 using namespace cachier::bench;
 
+const bool heap_kept = keep_large_buffers_on_the_heap();
+
 const char* bench_redis_url() { return std::getenv("CACHIER_BENCH_REDIS_URL"); }
 
 std::shared_ptr<cachier::backend> bench_redis_backend() {

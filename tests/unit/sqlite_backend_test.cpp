@@ -79,6 +79,50 @@ TEST(SqliteBackend, TableMadeBeforeLastUseTimesGainsTheColumnAndKeepsItsValues) 
     EXPECT_LT(*idle, 10s) << "the use was not recorded";
 }
 
+// Tables of earlier releases are WITHOUT ROWID tables, whose lookups read a large value whole to
+// compare its key: the first backend of this release moves them to the current layout, values kept.
+TEST(SqliteBackend, TableOfTheEarlierLayoutIsMovedToTheCurrentOneWithItsValues) {
+    scratch_dir scratch;
+    const auto db = scratch.path() / "layout.db";
+    const std::string url = "sqlite://" + db.string();
+    int computed = 0;
+    auto text = [&](int n) {
+        ++computed;
+        return std::string(static_cast<std::size_t>(n), 'x');
+    };
+    {
+        auto f = cachier::cachier("sql.layout", text, on(url));
+        EXPECT_EQ(f(200'000).size(), 200'000U);
+        EXPECT_EQ(f(10).size(), 10U);
+    }
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+    const std::string columns = "function, key, envelope, stored_at, claim_owner, claim_expires, expires_at, used_at";
+    ASSERT_EQ(sqlite3_exec(raw,
+                           ("CREATE TABLE earlier (function BLOB NOT NULL, key TEXT NOT NULL, envelope BLOB, "
+                            "stored_at INTEGER, claim_owner TEXT, claim_expires INTEGER, expires_at INTEGER, used_at INTEGER, "
+                            "PRIMARY KEY (function, key)) WITHOUT ROWID;"
+                            "INSERT INTO earlier (" + columns + ") SELECT " + columns + " FROM cachier_cache;"
+                            "DROP TABLE cachier_cache; ALTER TABLE earlier RENAME TO cachier_cache;")
+                               .c_str(),
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(raw);
+    auto g = cachier::cachier("sql.layout", text, on(url));
+    EXPECT_EQ(g(200'000), std::string(200'000, 'x'));
+    EXPECT_EQ(g(10), std::string(10, 'x'));
+    EXPECT_EQ(computed, 2) << "a value of the earlier table was lost";
+    ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+    sqlite3_stmt* s = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT sql FROM sqlite_schema WHERE name = 'cachier_cache'", -1, &s, nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(s), SQLITE_ROW);
+    const std::string sql = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    sqlite3_close(raw);
+    EXPECT_EQ(sql.find("WITHOUT ROWID"), std::string::npos) << sql;
+}
+
 TEST(SqliteBackend, UnwritableDatabaseStillReturnsResults) {
     scratch_dir scratch;
     cachier::test::log_capture logs;

@@ -3,6 +3,8 @@
 // database is on this machine). Waiters in other processes find changes by short polling.
 
 #include <algorithm>
+#include <initializer_list>
+#include <span>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -16,6 +18,8 @@
 
 #include "../common/connection_pool.hpp"
 #include "../sql/sql_common.hpp"
+#include "../../read_limit.hpp"
+#include "../../split_reader.hpp"
 
 namespace cachier::detail::sql {
 namespace {
@@ -122,6 +126,20 @@ public:
 
     [[nodiscard]] int changes() const { return sqlite3_changes(db_); }
 
+    /// Reads bytes of `column` of row `rowid` of `table` straight into `parts` (each an offset into
+    /// the value and a buffer), without the copy of the whole value a column read makes. Run while a
+    /// statement of this connection reading the row is active, it reads in the same transaction.
+    void read_blob(const std::string& table, const char* column, std::int64_t rowid,
+                   std::initializer_list<std::pair<std::size_t, std::span<char>>> parts) {
+        sqlite3_blob* blob = nullptr;
+        check(sqlite3_blob_open(db_, "main", table.c_str(), column, rowid, 0, &blob), "open a value in");
+        const std::unique_ptr<sqlite3_blob, int (*)(sqlite3_blob*)> close_blob(blob, sqlite3_blob_close);
+        for (const auto& [offset, buffer] : parts)
+            if (!buffer.empty())
+                check(sqlite3_blob_read(blob, buffer.data(), static_cast<int>(buffer.size()), static_cast<int>(offset)),
+                      "read a value in");
+    }
+
     /// Ends an open transaction without its changes (nothing to do when none is open).
     void rollback() noexcept {
         if (db_ != nullptr && sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -172,15 +190,12 @@ private:
                 throw backend_error(where_ + ": table " + table +
                                     " exists but was not made by cachier; choose another table name");
             if (version == 1) execute(("DROP TABLE IF EXISTS " + table).c_str());
-            execute(("CREATE TABLE IF NOT EXISTS " + table +
-                     " (function BLOB NOT NULL, key TEXT NOT NULL, envelope BLOB, stored_at INTEGER, "
-                     "claim_owner TEXT, claim_expires INTEGER, expires_at INTEGER, used_at INTEGER, "
-                     "PRIMARY KEY (function, key)) WITHOUT ROWID")
-                        .c_str());
+            execute(create_table(table).c_str());
             // used_at (when a value was last used, for eviction) came within schema version 2:
             // tables made before it gain the column, and processes that do not know it ignore it.
             if (query_int("SELECT count(*) FROM pragma_table_info(?1) WHERE name = 'used_at'", table) == 0)
                 execute(("ALTER TABLE " + table + " ADD COLUMN used_at INTEGER").c_str());
+            if (without_rowid(table)) move_to_rowid_layout(table);
             execute((std::string("INSERT INTO ") + versions_table + " VALUES ('" + table + "', " +
                      std::to_string(schema_version) + ") ON CONFLICT (table_name) DO UPDATE SET version = excluded.version")
                         .c_str());
@@ -189,6 +204,36 @@ private:
             sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
             throw;
         }
+    }
+
+    /// The table's layout: a rowid table whose key (function, key) is an index of small cells and
+    /// whose stored bytes come last in each row. A lookup compares keys without reading any value,
+    /// and the other columns are read without walking a large value's overflow pages.
+    static std::string create_table(const std::string& table) {
+        return "CREATE TABLE IF NOT EXISTS " + table +
+               " (function BLOB NOT NULL, key TEXT NOT NULL, stored_at INTEGER, claim_owner TEXT, "
+               "claim_expires INTEGER, expires_at INTEGER, used_at INTEGER, envelope BLOB, PRIMARY KEY (function, key))";
+    }
+
+    /// Whether `table` has the layout of earlier releases: WITHOUT ROWID, where every lookup that
+    /// meets a large value's row reads the whole value to compare its key.
+    bool without_rowid(const std::string& table) {
+        return query_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE "
+                         "AND sql LIKE '%WITHOUT ROWID%'",
+                         table) > 0;
+    }
+
+    /// Copies a table of the earlier layout into the current one, in the caller's transaction. The
+    /// columns keep their names, so processes of earlier releases go on working with it.
+    void move_to_rowid_layout(const std::string& table) {
+        const std::string moving = "cachier_moving_" + table;
+        const std::string columns = "function, key, stored_at, claim_owner, claim_expires, expires_at, used_at, envelope";
+        execute(("DROP TABLE IF EXISTS " + moving).c_str());
+        std::string create = create_table(moving);
+        execute(create.c_str());
+        execute(("INSERT INTO " + moving + " (" + columns + ") SELECT " + columns + " FROM " + table).c_str());
+        execute(("DROP TABLE " + table).c_str());
+        execute(("ALTER TABLE " + moving + " RENAME TO " + table).c_str());
     }
 
     /// The schema version recorded for `table`; 0 when none is.
@@ -242,7 +287,13 @@ claim_state claim_from(sqlite3_stmt* s, int owner_column, std::int64_t now) {
     return sqlite3_column_int64(s, owner_column + 1) < now ? claim_state::expired : claim_state::live;
 }
 
-class sqlite_store final : public backend {
+/// A split read's request: how many bytes go into the entry's value; the rest goes to out.body.
+struct split_request {
+    std::size_t head_size;
+    detail::split_read& out;
+};
+
+class sqlite_store final : public backend, public detail::split_reader {
 public:
     explicit sqlite_store(sqlite_settings settings)
         : backend("sqlite", sqlite_capabilities()),
@@ -262,24 +313,20 @@ protected:
         return read_on(*c, ref);
     }
 
-    // A claim taken only when the value is missing or stale (one UPSERT), then the row as it is.
     read_result do_read_or_claim(const key_ref& ref, const claim_request& request) override {
         auto c = pool_.acquire();
-        sqlite3_stmt* s = entry_statement(*c, sql_.claim_if_stale, ref);
-        const std::int64_t now = now_us();
-        c->bind_text(s, 3, request.token);
-        c->bind_int(s, 4, now + micros(request.lease));
-        c->bind_int(s, 5, now);
-        c->bind_int(s, 6, now - micros(request.max_age));
-        c->step(s);
-        const bool claimed = c->changes() == 1;
-        read_result out = read_on(*c, ref);
-        if (claimed) {
-            out.claimed = true;
-            out.claim = claim_state::none;
-        }
-        return out;
+        return read_or_claim_on(*c, ref, request);
     }
+
+public:
+    void read_split(const key_ref& ref, std::chrono::nanoseconds, std::size_t head_size, const claim_request* claim,
+                    detail::split_read& out) override {
+        auto c = pool_.acquire();
+        split_request split{head_size, out};
+        out.found = claim != nullptr ? read_or_claim_on(*c, ref, *claim, &split) : read_on(*c, ref, &split);
+    }
+
+protected:
 
     void do_store(const key_ref& ref, const store_request& request) override {
         auto c = pool_.acquire();
@@ -441,8 +488,11 @@ protected:
 private:
     static constexpr std::size_t listing_page = 1000;
 
+    /// From this size up a split read takes a value by its rowid, straight into the result.
+    static constexpr std::int64_t split_in_place = 64 * 1024;
+
     struct statements {
-        std::string read, claim_if_stale, store, claim, renew, release, remove, drop_empty, drop_empty_of_function, clear_unclaimed,
+        std::string read, read_split, claim_if_stale, store, claim, renew, release, remove, drop_empty, drop_empty_of_function, clear_unclaimed,
             clear_claimed, clear_claims, remove_unclaimed, remove_claimed, count, functions, entries, touch;
     };
 
@@ -452,6 +502,9 @@ private:
         const std::string live = " AND (expires_at IS NULL OR expires_at > ?3)";
         return {
             "SELECT envelope, stored_at, expires_at, claim_owner, claim_expires FROM " + t + where,
+            // The value itself only below ?3 bytes; from there its rowid and size.
+            "SELECT CASE WHEN length(envelope) < ?3 THEN envelope END, stored_at, expires_at, claim_owner, claim_expires, "
+            "CASE WHEN length(envelope) >= ?3 THEN rowid END, length(envelope) FROM " + t + where,
             "INSERT INTO " + t + " (function, key, claim_owner, claim_expires) VALUES (?1, ?2, ?3, ?4) "
             "ON CONFLICT (function, key) DO UPDATE SET claim_owner = excluded.claim_owner, "
             "claim_expires = excluded.claim_expires "
@@ -496,21 +549,67 @@ private:
         return s;
     }
 
-    /// The row of one entry: its value (unless expired), age and claim.
-    read_result read_on(sqlite_connection& c, const key_ref& ref) {
-        sqlite3_stmt* s = entry_statement(c, sql_.read, ref);
+    /// The row of one entry: its value (unless expired), age and claim. With `split`, a value of at
+    /// least split->head_size bytes comes in two parts (split_reader.hpp).
+    read_result read_on(sqlite_connection& c, const key_ref& ref, split_request* split = nullptr) {
+        // A split read takes values from split_in_place bytes up by their rowid (read_blob), not
+        // through the column.
+        sqlite3_stmt* s = entry_statement(c, split != nullptr ? sql_.read_split : sql_.read, ref);
+        if (split != nullptr) c.bind_int(s, 3, split_in_place);
         read_result out;
         if (!c.step(s)) return out;
         const std::int64_t now = now_us();
         const bool expired = sqlite3_column_type(s, 2) != SQLITE_NULL && sqlite3_column_int64(s, 2) <= now;
-        if (sqlite3_column_type(s, 0) != SQLITE_NULL && !expired) {
-            const auto* bytes = static_cast<const char*>(sqlite3_column_blob(s, 0));
-            out.entry = stored_entry{std::string(bytes == nullptr ? "" : bytes,
-                                                 static_cast<std::size_t>(sqlite3_column_bytes(s, 0))),
-                                     std::chrono::microseconds(now - sqlite3_column_int64(s, 1))};
+        const bool in_place = split != nullptr && sqlite3_column_type(s, 5) != SQLITE_NULL;
+        if ((in_place || sqlite3_column_type(s, 0) != SQLITE_NULL) && !expired) {
+            const auto age = std::chrono::microseconds(now - sqlite3_column_int64(s, 1));
+            if (in_place) {
+                const auto size = static_cast<std::size_t>(sqlite3_column_int64(s, 6));
+                if (size <= detail::read_limit() && size >= split->head_size) {
+                    std::string head(split->head_size, '\0');
+                    split->out.body = std::string(size - split->head_size, '\0');  // becomes the caller's result
+                    c.read_blob(settings_.table, "envelope", sqlite3_column_int64(s, 5),
+                                {{0, std::span(head)}, {split->head_size, std::span(split->out.body)}});
+                    out.entry = stored_entry{std::move(head), age};
+                    split->out.split = true;
+                } else {
+                    sqlite3_reset(s);
+                    return read_on(c, ref);  // read whole: the engine refuses it when over read_size_limit
+                }
+            } else {
+                const auto* bytes = static_cast<const char*>(sqlite3_column_blob(s, 0));
+                const std::string_view value(bytes == nullptr ? "" : bytes,
+                                             static_cast<std::size_t>(sqlite3_column_bytes(s, 0)));
+                if (split != nullptr && value.size() >= split->head_size) {
+                    out.entry = stored_entry{std::string(value.substr(0, split->head_size)), age};
+                    split->out.body.assign(value.substr(split->head_size));
+                    split->out.split = true;
+                } else {
+                    out.entry = stored_entry{std::string(value), age};
+                }
+            }
         }
         out.claim = claim_from(s, 3, now);
         sqlite3_reset(s);
+        return out;
+    }
+
+    // A claim taken only when the value is missing or stale (one UPSERT), then the row as it is.
+    read_result read_or_claim_on(sqlite_connection& c, const key_ref& ref, const claim_request& request,
+                                 split_request* split = nullptr) {
+        sqlite3_stmt* s = entry_statement(c, sql_.claim_if_stale, ref);
+        const std::int64_t now = now_us();
+        c.bind_text(s, 3, request.token);
+        c.bind_int(s, 4, now + micros(request.lease));
+        c.bind_int(s, 5, now);
+        c.bind_int(s, 6, now - micros(request.max_age));
+        c.step(s);
+        const bool claimed = c.changes() == 1;
+        read_result out = read_on(c, ref, split);
+        if (claimed) {
+            out.claimed = true;
+            out.claim = claim_state::none;
+        }
         return out;
     }
 
