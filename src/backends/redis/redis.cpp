@@ -405,11 +405,9 @@ private:
         const auto after = steady::now();
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw backend_error("redis: unexpected reply to TIME");
         const std::int64_t server_us = to_int64(r->element[0]) * 1000000 + to_int64(r->element[1]);
-        // The server read its clock somewhere between `before` and `after`: pinning its reading to
-        // `before` makes every later estimate at least the server's time (at most one round trip
-        // ahead), so an age is never understated, whatever the round trip's asymmetry.
+        const auto middle = before + (after - before) / 2;
         const auto local_us =
-            std::chrono::duration_cast<std::chrono::microseconds>(before.time_since_epoch()).count();
+            std::chrono::duration_cast<std::chrono::microseconds>(middle.time_since_epoch()).count();
         offset_us_.store(server_us - local_us, std::memory_order_release);
         synced_at_.store(after.time_since_epoch().count(), std::memory_order_release);
     }
