@@ -126,7 +126,14 @@ protected:
         }
         read_result out = from_entry(text_of(r.get()), request.token);
         if (out.claimed || out.claim == claim_state::live || out.fresh(request.max_age)) return out;
-        out.claimed = to_int64(run_script(claim_script_, {e, e + ":c"}, {request.token, lease_ms}).get()) == 1;
+        // The claim is taken only if the record is still stale: another caller may have stored a
+        // fresh value since it was read (then it is read again).
+        const std::string max_age_us =
+            std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(request.max_age).count());
+        const std::int64_t claimed =
+            to_int64(run_script(claim_script_, {e, e + ":c"}, {request.token, lease_ms, max_age_us}).get());
+        if (claimed == 2) return do_read(ref, request.max_age);
+        out.claimed = claimed == 1;
         out.claim = out.claimed ? claim_state::none : claim_state::live;
         return out;
     }

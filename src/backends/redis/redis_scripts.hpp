@@ -19,17 +19,25 @@ if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 return v
 )lua";
 
-// KEYS: E, C. ARGV: token, lease ms. 1 when the token holds the claim afterwards.
+// KEYS: E, C. ARGV: token, lease ms, and optionally a max age in microseconds. 1 when the token
+// holds the claim afterwards; 2 (nothing claimed) when given a max age and the record is no older
+// than it: another caller stored a fresh value since the caller read a stale one.
 inline constexpr const char* claim = R"lua(
 local v = redis.call('GET', KEYS[1])
 if not v then
   redis.call('SET', KEYS[1], 'c' .. ARGV[1], 'PX', ARGV[2])
   return 1
 end
-if string.sub(v, 1, 1) == 'c' then
+local tag = string.sub(v, 1, 1)
+if tag == 'c' then
   if v ~= 'c' .. ARGV[1] then return 0 end
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
+end
+if ARGV[3] and (tag == 'e' or tag == 'v') then
+  local now = redis.call('TIME')
+  local us = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  if us - tonumber(string.sub(v, 2, 17)) <= tonumber(ARGV[3]) then return 2 end
 end
 local owner = redis.call('GET', KEYS[2])
 if owner and owner ~= ARGV[1] then return 0 end
