@@ -3,10 +3,10 @@
 // database is on this machine). Waiters in other processes find changes by short polling.
 
 #include <algorithm>
-#include <initializer_list>
-#include <span>
 #include <atomic>
 #include <chrono>
+#include <initializer_list>
+#include <span>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -229,8 +229,7 @@ private:
         const std::string moving = "cachier_moving_" + table;
         const std::string columns = "function, key, stored_at, claim_owner, claim_expires, expires_at, used_at, envelope";
         execute(("DROP TABLE IF EXISTS " + moving).c_str());
-        std::string create = create_table(moving);
-        execute(create.c_str());
+        execute(create_table(moving).c_str());
         execute(("INSERT INTO " + moving + " (" + columns + ") SELECT " + columns + " FROM " + table).c_str());
         execute(("DROP TABLE " + table).c_str());
         execute(("ALTER TABLE " + moving + " RENAME TO " + table).c_str());
@@ -327,7 +326,6 @@ public:
     }
 
 protected:
-
     void do_store(const key_ref& ref, const store_request& request) override {
         auto c = pool_.acquire();
         sqlite3_stmt* s = entry_statement(*c, sql_.store, ref);
